@@ -1,0 +1,80 @@
+# csrun — build, test and demo. Every target installs what it needs first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+OUT        := $(CURDIR)/out
+NATIVE_OUT := $(OUT)/native
+BIN        := $(OUT)/bin
+ROOTFS     := $(OUT)/rootfs
+CSRUN      := $(BIN)/csrun
+DOTNET     ?= dotnet
+CONFIG     ?= Release
+export DOTNET_CLI_TELEMETRY_OPTOUT := 1
+export DOTNET_NOLOGO := 1
+export DOTNET_SKIP_FIRST_TIME_EXPERIENCE := 1
+
+# Debian packages: the C toolchain and linker for NativeAOT, libseccomp, busybox for test root
+# filesystems, and the peers the tests and benchmarks compare with.
+APT_PACKAGES := gcc make clang libc6-dev zlib1g-dev libseccomp-dev busybox-static runc crun iproute2 util-linux procps
+
+NATIVE_SRC := $(wildcard native/*.c) $(wildcard native/*.h)
+CS_SRC     := $(shell find src -name '*.cs' -o -name '*.csproj' 2>/dev/null) Directory.Build.props
+
+.PHONY: deps build native csrun rootfs install test run bench clean
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	@command -v $(DOTNET) >/dev/null || { echo "error: the .NET 10 SDK (dotnet) is not on PATH" >&2; exit 1; }
+
+native: $(NATIVE_OUT)/libcsrun_native.a $(NATIVE_OUT)/libcsrun_native.so
+
+NATIVE_CFLAGS := -O2 -g -Wall -Wextra -Werror -std=gnu11 -fPIC -fno-strict-aliasing -D_GNU_SOURCE -fstack-protector-strong
+
+$(NATIVE_OUT)/libcsrun_native.a: $(NATIVE_SRC)
+	@mkdir -p $(NATIVE_OUT)/obj
+	@set -e; for f in native/*.c; do gcc $(NATIVE_CFLAGS) -c $$f -o $(NATIVE_OUT)/obj/$$(basename $$f .c).o; done
+	@rm -f $@ && ar rcs $@ $(NATIVE_OUT)/obj/*.o
+
+$(NATIVE_OUT)/libcsrun_native.so: $(NATIVE_OUT)/libcsrun_native.a
+	@gcc -shared -o $@ $(NATIVE_OUT)/obj/*.o
+
+csrun: $(CSRUN)
+$(CSRUN): $(NATIVE_OUT)/libcsrun_native.a $(CS_SRC)
+	$(DOTNET) publish src/Csrun.Cli/Csrun.Cli.csproj -c $(CONFIG) -o $(BIN) --nologo -v quiet -p:NativeOut=$(NATIVE_OUT)/
+	@rm -f $(BIN)/*.dbg
+
+build: deps native csrun
+	$(DOTNET) build Runtime.sln -c $(CONFIG) --nologo -v quiet -p:NativeOut=$(NATIVE_OUT)/
+
+rootfs: deps $(ROOTFS)/busybox/bin/busybox
+$(ROOTFS)/busybox/bin/busybox: rootfs/mkrootfs.sh
+	bash rootfs/mkrootfs.sh $(ROOTFS)/busybox
+
+install: build
+	install -m 0755 $(CSRUN) /usr/local/bin/csrun
+
+# Every test project, then one summary line summed over all of them.
+TEST_PROJECTS := $(wildcard tests/*/*.csproj)
+test: build rootfs
+	@export CSRUN_BINARY=$(CSRUN) CSRUN_ROOTFS=$(ROOTFS)/busybox CSRUN_REPO=$(CURDIR); \
+	rm -rf $(OUT)/test-results; mkdir -p $(OUT)/test-results; rc=0; \
+	for p in $(TEST_PROJECTS); do \
+	  n=$$(basename $$p .csproj); \
+	  $(DOTNET) test $$p -c $(CONFIG) --no-build --nologo -p:NativeOut=$(NATIVE_OUT)/ \
+	    --logger "trx;LogFileName=$(OUT)/test-results/$$n.trx" --logger "console;verbosity=normal" || rc=1; \
+	done; \
+	bash .ci/summarize $(OUT)/test-results; s=$$?; [ $$rc -eq 0 ] && [ $$s -eq 0 ]
+
+run: build rootfs
+	@bash rootfs/demo.sh $(CSRUN) $(ROOTFS)/busybox
+
+bench: build rootfs
+	$(DOTNET) run -c Release --project benchmarks/Csrun.Benchmarks -- --csrun $(CSRUN) --rootfs $(ROOTFS)/busybox --out $(OUT)/bench
+
+clean:
+	rm -rf $(OUT)
+	find . -name bin -o -name obj | grep -E '/(bin|obj)$$' | xargs rm -rf

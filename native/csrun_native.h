@@ -1,0 +1,173 @@
+/*
+ * csrun native helper: the part of container creation that must run between clone and execve.
+ *
+ * Managed code validates the OCI spec and flattens it into a csr_plan (all strings NUL-terminated,
+ * all arrays with explicit counts, every pointer owned by the caller and valid until csr_spawn's
+ * child has exec'd or the caller has called csr_child_abort). The child is a fork-like copy of the
+ * caller (no CLONE_VM) and runs only async-signal-safe code: it never allocates.
+ *
+ * Protocol (parent side, all calls from the thread that called csr_spawn):
+ *   csr_spawn        clone the child; it joins/creates namespaces and then waits.
+ *   ...              caller places child->pid into its cgroups.
+ *   csr_child_resume(child, CSR_PHASE_MOUNTS, state)   child sets up rootfs mounts, devices, hostname;
+ *                                                      returns at the point where prestart/createRuntime run.
+ *   ...              caller runs prestart + createRuntime hooks (csr_run_hook).
+ *   csr_child_resume(child, CSR_PHASE_FINISH, state)   child runs createContainer hooks, pivot_root, masks,
+ *                                                      rlimits, ids, cwd, resolves the executable; returns when
+ *                                                      the child is "created" (blocked on the exec fifo, or, with
+ *                                                      no exec fifo, about to exec).
+ *   csr_child_release(child)   close the sync channel; the child is left on its own.
+ * On any error the functions return -1 with csr_error filled (step text + errno) and the child is killed
+ * and reaped (when it is still our child).
+ */
+#ifndef CSRUN_NATIVE_H
+#define CSRUN_NATIVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CSR_ABI_VERSION 1
+
+/* One namespace of the container. type is a CLONE_NEW* flag; path NULL means "create new". */
+struct csr_namespace {
+    uint64_t type;
+    const char *path;
+};
+
+/* A mount in spec order. All flags are computed by managed code. */
+struct csr_mount {
+    const char *source;      /* host path for binds (resolved in the runtime's mount ns), else fs source; may be NULL */
+    const char *destination; /* absolute path inside the container; resolved without leaving the rootfs */
+    const char *fstype;      /* NULL for bind mounts */
+    const char *data;        /* fs data options ("size=65536k,mode=755"), NULL for none */
+    uint64_t flags;          /* MS_* flags (MS_RDONLY, MS_NOSUID, ...); MS_BIND (+MS_REC for rbind) for binds */
+    uint64_t propagation;    /* MS_SHARED/MS_SLAVE/MS_PRIVATE/MS_UNBINDABLE, optionally | MS_REC; 0 = leave */
+    uint64_t clear_flags;    /* flags named as clearing (rw, suid, dev, exec, ...): only matter for bind remounts */
+};
+
+/* A device node to create under /dev (or bind from the host when mknod is not allowed). */
+struct csr_device {
+    const char *path;   /* absolute path inside the container, e.g. /dev/null */
+    uint32_t mode;      /* S_IFCHR / S_IFBLK / S_IFIFO | permission bits */
+    uint32_t major;
+    uint32_t minor;
+    uint32_t uid;
+    uint32_t gid;
+};
+
+struct csr_rlimit {
+    int32_t resource;   /* RLIMIT_* */
+    int32_t pad;
+    uint64_t soft;
+    uint64_t hard;
+};
+
+struct csr_hook {
+    const char *path;
+    const char *const *argv; /* NULL-terminated; NULL means { path, NULL } */
+    const char *const *envp; /* NULL-terminated; NULL means empty */
+    int32_t timeout;         /* seconds, 0 = none */
+    int32_t pad;
+};
+
+struct csr_sysctl {
+    const char *key;   /* dotted, e.g. net.ipv4.ip_forward */
+    const char *value;
+};
+
+struct csr_plan {
+    uint32_t abi_version;       /* CSR_ABI_VERSION */
+    uint32_t pad0;
+
+    /* Namespaces. */
+    const struct csr_namespace *namespaces;
+    int32_t n_namespaces;
+    int32_t cgroup_fd;          /* >= 0: cgroup v2 directory fd for clone3 CLONE_INTO_CGROUP; -1 otherwise */
+
+    /* Root filesystem. */
+    const char *rootfs;         /* absolute host path */
+    uint64_t rootfs_propagation;/* MS_* | MS_REC for "/" before mounting; 0 = MS_SLAVE|MS_REC */
+    int32_t rootfs_readonly;
+    int32_t no_pivot;
+    const struct csr_mount *mounts;
+    int32_t n_mounts;
+    int32_t n_devices;
+    const struct csr_device *devices;   /* includes the default devices */
+    const char *const *masked_paths;
+    int32_t n_masked_paths;
+    int32_t n_readonly_paths;
+    const char *const *readonly_paths;
+    const struct csr_sysctl *sysctls;
+    int32_t n_sysctls;
+
+    /* UTS. */
+    int32_t pad1;
+    const char *hostname;       /* NULL = leave */
+    const char *domainname;     /* NULL = leave */
+
+    /* Process. */
+    const char *const *argv;    /* NULL-terminated, argv[0] is looked up in PATH of envp inside the container */
+    const char *const *envp;    /* NULL-terminated */
+    const char *cwd;            /* absolute, inside the container */
+    uint32_t uid;
+    uint32_t gid;
+    const uint32_t *additional_gids;
+    int32_t n_additional_gids;
+    int32_t umask;              /* -1 = leave as inherited */
+    const struct csr_rlimit *rlimits;
+    int32_t n_rlimits;
+    int32_t set_oom_score_adj;
+    int32_t oom_score_adj;
+    int32_t preserve_fds;       /* fds 3 .. 3+preserve_fds-1 survive into the container */
+
+    /* Start gating: the child opens this fifo O_WRONLY after it is created and blocks until `start`
+     * opens it for reading. NULL: no gate (csrun run), the child execs as soon as it is released. */
+    const char *exec_fifo;
+
+    const struct csr_hook *create_container_hooks;
+    int32_t n_create_container_hooks;
+    int32_t n_start_container_hooks;
+    const struct csr_hook *start_container_hooks;
+
+    /* Scratch for the state JSON that the parent sends with each resume (hooks read it on stdin). */
+    char *state_buf;
+    uint64_t state_buf_cap;
+};
+
+struct csr_error {
+    int32_t err;        /* errno, 0 when the message alone says it */
+    char step[512];     /* e.g. "mount proc on /proc" */
+};
+
+struct csr_child {
+    int32_t pid;        /* the container's init pid, in the runtime's pid namespace */
+    int32_t sync_fd;    /* parent end of the sync channel; -1 when released */
+    int32_t pidfd;      /* pidfd of the init when the kernel gave one, else -1 */
+    int32_t direct;     /* 1 when pid is our own child (we may waitpid it), 0 after a pid-ns double fork */
+};
+
+enum csr_phase {
+    CSR_PHASE_MOUNTS = 1,
+    CSR_PHASE_FINISH = 2,
+};
+
+int csr_spawn(const struct csr_plan *plan, struct csr_child *child, struct csr_error *error);
+int csr_child_resume(struct csr_child *child, int phase, const char *state_json, size_t state_len,
+                     struct csr_error *error);
+void csr_child_release(struct csr_child *child);
+void csr_child_abort(struct csr_child *child);
+
+/* Runs a hook with state_json on stdin, waits up to hook->timeout seconds (then SIGKILL).
+ * Returns 0 when it exited 0; -1 with error filled otherwise (step says exit status or signal). */
+int csr_run_hook(const struct csr_hook *hook, const char *state_json, size_t state_len,
+                 struct csr_error *error);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,1 @@
+namespace Csrun.Engine;
