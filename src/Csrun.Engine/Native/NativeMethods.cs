@@ -1,0 +1,162 @@
+using System.Runtime.InteropServices;
+
+namespace Csrun.Engine.Native;
+
+// Byte-for-byte mirrors of native/csrun_native.h. The AOT binary links the helper statically
+// (DirectPInvoke); JIT hosts such as the tests load libcsrun_native.so from the app directory.
+
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct CsrNamespace
+{
+    public ulong Type;
+    public byte* Path;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct CsrMount
+{
+    public byte* Source;
+    public byte* Destination;
+    public byte* FsType;
+    public byte* Data;
+    public ulong Flags;
+    public ulong Propagation;
+    public ulong ClearFlags;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct CsrDevice
+{
+    public byte* Path;
+    public uint Mode;
+    public uint Major;
+    public uint Minor;
+    public uint Uid;
+    public uint Gid;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct CsrRlimit
+{
+    public int Resource;
+    public int Pad;
+    public ulong Soft;
+    public ulong Hard;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct CsrHook
+{
+    public byte* Path;
+    public byte** Argv;
+    public byte** Envp;
+    public int Timeout;
+    public int Pad;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct CsrSysctl
+{
+    public byte* Key;
+    public byte* Value;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct CsrPlan
+{
+    public uint AbiVersion;
+    public uint Pad0;
+
+    public CsrNamespace* Namespaces;
+    public int NNamespaces;
+    public int CgroupFd;
+
+    public byte* Rootfs;
+    public ulong RootfsPropagation;
+    public int RootfsReadonly;
+    public int NoPivot;
+    public CsrMount* Mounts;
+    public int NMounts;
+    public int NDevices;
+    public CsrDevice* Devices;
+    public byte** MaskedPaths;
+    public int NMaskedPaths;
+    public int NReadonlyPaths;
+    public byte** ReadonlyPaths;
+    public CsrSysctl* Sysctls;
+    public int NSysctls;
+
+    public int Pad1;
+    public byte* Hostname;
+    public byte* Domainname;
+
+    public byte** Argv;
+    public byte** Envp;
+    public byte* Cwd;
+    public uint Uid;
+    public uint Gid;
+    public uint* AdditionalGids;
+    public int NAdditionalGids;
+    public int Umask;
+    public CsrRlimit* Rlimits;
+    public int NRlimits;
+    public int SetOomScoreAdj;
+    public int OomScoreAdj;
+    public int PreserveFds;
+
+    public byte* ExecFifo;
+
+    public CsrHook* CreateContainerHooks;
+    public int NCreateContainerHooks;
+    public int NStartContainerHooks;
+    public CsrHook* StartContainerHooks;
+
+    public byte* StateBuf;
+    public ulong StateBufCap;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct CsrError
+{
+    public int Err;
+    public fixed byte Step[512];
+
+    public readonly string StepText
+    {
+        get
+        {
+            fixed (byte* p = Step) return Marshal.PtrToStringUTF8((nint)p) ?? "";
+        }
+    }
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct CsrChild
+{
+    public int Pid;
+    public int SyncFd;
+    public int PidFd;
+    public int Direct;
+}
+
+internal static unsafe partial class NativeMethods
+{
+    private const string Lib = "csrun_native";
+    public const uint AbiVersion = 1;
+    public const int PhaseMounts = 1, PhaseFinish = 2;
+
+    [LibraryImport(Lib, EntryPoint = "csr_spawn")]
+    public static partial int Spawn(CsrPlan* plan, CsrChild* child, CsrError* error);
+
+    [LibraryImport(Lib, EntryPoint = "csr_child_resume")]
+    public static partial int Resume(CsrChild* child, int phase, byte* stateJson, nuint stateLen, CsrError* error);
+
+    [LibraryImport(Lib, EntryPoint = "csr_child_release")]
+    public static partial void Release(CsrChild* child);
+
+    [LibraryImport(Lib, EntryPoint = "csr_child_abort")]
+    public static partial void Abort(CsrChild* child);
+
+    [LibraryImport(Lib, EntryPoint = "csr_run_hook")]
+    public static partial int RunHook(CsrHook* hook, byte* stateJson, nuint stateLen, CsrError* error);
+}

@@ -1,0 +1,43 @@
+using Csrun.Cgroups;
+using Csrun.Engine.Specs;
+using Csrun.Oci;
+
+namespace Csrun.Engine;
+
+/// <summary>What this build of csrun implements, as the runtime-spec features document describes it.</summary>
+public static class RuntimeFeatures
+{
+    public const string Version = "0.1.0";
+
+    public static Features Get()
+    {
+        bool v1 = false, v2 = false;
+        try
+        {
+            var layout = CgroupLayout.Detect();
+            v1 = layout.HasV1;
+            v2 = layout.HasV2;
+        }
+        catch (Exception e) when (e is CgroupException or IOException)
+        {
+        }
+        return new Features
+        {
+            OciVersionMin = "1.0.0",
+            OciVersionMax = "1.1.0",
+            Hooks = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
+            MountOptions = [.. MountOptions.Known.Order(StringComparer.Ordinal)],
+            Linux = new FeaturesLinux
+            {
+                Namespaces = ["cgroup", "ipc", "mount", "network", "pid", "uts"],
+                Cgroup = new FeaturesCgroup { V1 = v1, V2 = v2, Systemd = false, SystemdUser = false, Rdma = false },
+                Seccomp = new FeaturesSeccomp { Enabled = false },
+                Apparmor = new FeaturesApparmor { Enabled = false },
+                Selinux = new FeaturesSelinux { Enabled = false },
+                IntelRdt = new FeaturesIntelRdt { Enabled = Directory.Exists("/sys/fs/resctrl/info") },
+                MountExtensions = new FeaturesMountExtensions { Idmap = new FeaturesIdmap { Enabled = false } },
+            },
+            Annotations = new Dictionary<string, string> { ["org.csrun.version"] = Version },
+        };
+    }
+}

@@ -1,0 +1,129 @@
+using Csrun.Oci;
+
+namespace Csrun.Tests;
+
+/// <summary>Bad input: a clear message naming the field or path, a non-zero exit, and nothing left behind.</summary>
+public class ErrorTests
+{
+    private static void AssertFails(Sandbox sb, string bundle, params string[] expected)
+    {
+        string id = sb.NewId();
+        var r = sb.Csrun("run", "--bundle", bundle, id);
+        Assert.True(r.ExitCode != 0, "expected failure: " + r);
+        Assert.StartsWith("csrun: run: ", r.Stderr);
+        foreach (var e in expected) Assert.Contains(e, r.Stderr);
+        Leaks.AssertNothingLeft(sb, id);
+    }
+
+    [Fact]
+    public void Missing_config_json()
+    {
+        using var sb = new Sandbox();
+        string bundle = sb.Bundle();
+        File.Delete(Path.Combine(bundle, "config.json"));
+        AssertFails(sb, bundle, "config.json", "does not exist");
+    }
+
+    [Fact]
+    public void Wrong_type_names_the_field()
+    {
+        using var sb = new Sandbox();
+        string bundle = sb.Bundle();
+        File.WriteAllText(Path.Combine(bundle, "config.json"), File.ReadAllText(Path.Combine(bundle, "config.json"))
+            .Replace("\"args\": [\n      \"true\"\n    ]", "\"args\": \"true\""));
+        Assert.Contains("\"args\": \"true\"", File.ReadAllText(Path.Combine(bundle, "config.json")));
+        AssertFails(sb, bundle, "process.args");
+    }
+
+    [Fact]
+    public void Malformed_json()
+    {
+        using var sb = new Sandbox();
+        string bundle = sb.Bundle();
+        File.WriteAllText(Path.Combine(bundle, "config.json"), "{ \"ociVersion\": ");
+        AssertFails(sb, bundle, "config.json", "invalid JSON");
+    }
+
+    [Fact]
+    public void Unknown_namespace()
+    {
+        using var sb = new Sandbox();
+        AssertFails(sb, sb.Bundle(s => s.Linux!.Namespaces!.Add(new LinuxNamespace { Type = "bogus" })), "linux.namespaces[6].type", "bogus");
+    }
+
+    [Fact]
+    public void Missing_namespace_path()
+    {
+        using var sb = new Sandbox();
+        AssertFails(sb, sb.Bundle(s =>
+        {
+            s.Linux!.Namespaces!.RemoveAll(n => n.Type == "network");
+            s.Linux.Namespaces.Add(new LinuxNamespace { Type = "network", Path = "/run/netns/does-not-exist" });
+        }), "linux.namespaces[5].path", "does not exist");
+    }
+
+    [Fact]
+    public void Relative_mount_destination()
+    {
+        using var sb = new Sandbox();
+        AssertFails(sb, sb.Bundle(s => s.Mounts!.Add(new Mount { Destination = "relative/dir", Type = "tmpfs", Source = "tmpfs" })), "mounts[7].destination", "absolute");
+    }
+
+    [Fact]
+    public void Missing_bind_source()
+    {
+        using var sb = new Sandbox();
+        AssertFails(sb, sb.Bundle(s => s.Mounts!.Add(new Mount { Destination = "/x", Type = "bind", Source = "/no/such/dir", Options = ["rbind"] })), "mounts[7].source", "/no/such/dir");
+    }
+
+    [Fact]
+    public void Unknown_filesystem_type_fails_in_the_child_with_step_and_errno()
+    {
+        using var sb = new Sandbox();
+        AssertFails(sb, sb.Bundle(s => s.Mounts!.Add(new Mount { Destination = "/x", Type = "nosuchfs", Source = "none" })), "mount", "/x", "No such device");
+    }
+
+    [Fact]
+    public void Missing_rootfs()
+    {
+        using var sb = new Sandbox();
+        AssertFails(sb, sb.Bundle(s => s.Root!.Path = "/no/such/rootfs"), "root.path", "/no/such/rootfs");
+    }
+
+    [Fact]
+    public void Empty_args()
+    {
+        using var sb = new Sandbox();
+        AssertFails(sb, sb.Bundle(s => s.Process!.Args = []), "process.args");
+    }
+
+    [Fact]
+    public void Unknown_rlimit()
+    {
+        using var sb = new Sandbox();
+        AssertFails(sb, sb.Bundle(s => s.Process!.Rlimits = [new PosixRlimit { Type = "RLIMIT_BOGUS", Soft = 1, Hard = 1 }]), "process.rlimits[0].type", "RLIMIT_BOGUS");
+    }
+
+    [Fact]
+    public void Non_namespaced_sysctl_is_refused()
+    {
+        using var sb = new Sandbox();
+        AssertFails(sb, sb.Bundle(s => s.Linux!.Sysctl = new() { ["vm.swappiness"] = "10" }), "vm.swappiness", "not namespaced");
+    }
+
+    [Fact]
+    public void Missing_cwd_fails_in_the_child()
+    {
+        using var sb = new Sandbox();
+        AssertFails(sb, sb.Bundle(s => s.Process!.Cwd = "/does/not/exist"), "/does/not/exist");
+    }
+
+    [Fact]
+    public void Namespaced_sysctl_is_applied()
+    {
+        using var sb = new Sandbox();
+        var r = sb.RunContainer(sb.Bundle(s => s.Linux!.Sysctl = new() { ["net.ipv4.ip_forward"] = "1", ["kernel.shmmni"] = "1234" }, "sh", "-c", "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni"));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal("1\n1234", r.Stdout.Trim());
+    }
+}

@@ -1,0 +1,91 @@
+using System.Text.Json;
+using Csrun.Oci;
+
+namespace Csrun.Tests;
+
+public class HookTests
+{
+    private static string Script(Sandbox sb, string name, string body)
+    {
+        string p = Path.Combine(sb.Dir, name);
+        File.WriteAllText(p, "#!/bin/sh\n" + body + "\n");
+        File.SetUnixFileMode(p, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        return p;
+    }
+
+    [Fact]
+    public void Every_hook_runs_in_order_with_the_state_on_stdin()
+    {
+        using var sb = new Sandbox();
+        string log = Path.Combine(sb.Dir, "hooks.log");
+        // startContainer runs inside the container: its path and log are the container's.
+        string hostHook = Script(sb, "hook.sh", $"kind=$1; state=$(cat); echo \"$kind $state\" >> {log}");
+        string id = sb.NewId();
+        string bundle = sb.Bundle(s =>
+        {
+            Hook H(string kind) => new() { Path = hostHook, Args = ["hook.sh", kind], Timeout = 10 };
+            s.Hooks = new Hooks
+            {
+                Prestart = [H("prestart")],
+                CreateRuntime = [H("createRuntime")],
+                CreateContainer = [H("createContainer")],
+                StartContainer = [new Hook { Path = "/bin/sh", Args = ["sh", "-c", "cat > /tmp/start-state; echo startContainer > /tmp/start-kind"] }],
+                Poststart = [H("poststart")],
+                Poststop = [H("poststop")],
+            };
+        }, "sh", "-c", "cat /tmp/start-kind; grep -c '\"status\"' /tmp/start-state");
+        var r = sb.RunContainer(bundle, id);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("startContainer", r.Stdout);
+        var lines = File.ReadAllLines(log);
+        Assert.Equal(new[] { "prestart", "createRuntime", "createContainer", "poststart", "poststop" }, lines.Select(l => l.Split(' ')[0]));
+        foreach (var line in lines)
+        {
+            var st = JsonDocument.Parse(line[(line.IndexOf(' ') + 1)..]).RootElement;
+            Assert.Equal(id, st.GetProperty("id").GetString());
+            Assert.Equal("1.1.0", st.GetProperty("ociVersion").GetString());
+            Assert.False(string.IsNullOrEmpty(st.GetProperty("bundle").GetString()));
+        }
+        var first = JsonDocument.Parse(lines[0][(lines[0].IndexOf(' ') + 1)..]).RootElement;
+        Assert.Equal("creating", first.GetProperty("status").GetString());
+        Assert.True(first.GetProperty("pid").GetInt32() > 0);
+        var last = JsonDocument.Parse(lines[^1][(lines[^1].IndexOf(' ') + 1)..]).RootElement;
+        Assert.Equal("stopped", last.GetProperty("status").GetString());
+    }
+
+    [Fact]
+    public void Failing_prestart_hook_fails_create_and_leaves_nothing()
+    {
+        using var sb = new Sandbox();
+        string id = sb.NewId();
+        string hook = Script(sb, "fail.sh", "exit 3");
+        var r = sb.Csrun("create", "--bundle", sb.Bundle(s => s.Hooks = new Hooks { Prestart = [new Hook { Path = hook }] }, "sleep", "300"), id);
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("prestart", r.Stderr);
+        Assert.Contains("status 3", r.Stderr);
+        Leaks.AssertNothingLeft(sb, id);
+    }
+
+    [Fact]
+    public void Hook_timeout_kills_the_hook_and_fails_create()
+    {
+        using var sb = new Sandbox();
+        string id = sb.NewId();
+        string hook = Script(sb, "slow.sh", "sleep 30");
+        var r = sb.Csrun("create", "--bundle", sb.Bundle(s => s.Hooks = new Hooks { CreateRuntime = [new Hook { Path = hook, Timeout = 1 }] }, "sleep", "300"), id);
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("timed out", r.Stderr);
+        Leaks.AssertNothingLeft(sb, id);
+    }
+
+    [Fact]
+    public void Failing_poststart_hook_is_a_warning_not_a_failure()
+    {
+        using var sb = new Sandbox();
+        string hook = Script(sb, "fail.sh", "exit 1");
+        var r = sb.RunContainer(sb.Bundle(s => s.Hooks = new Hooks { Poststart = [new Hook { Path = hook }] }, "sh", "-c", "echo ran"));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("ran", r.Stdout);
+        Assert.Contains("poststart", r.Stderr);
+    }
+}

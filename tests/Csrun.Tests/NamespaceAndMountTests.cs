@@ -1,0 +1,219 @@
+using Csrun.Oci;
+
+namespace Csrun.Tests;
+
+/// <summary>Namespaces, the root filesystem, mounts, devices, masked and readonly paths, as seen from inside.</summary>
+public class NamespaceAndMountTests
+{
+    private static string Ns(string type) => new FileInfo($"/proc/self/ns/{type}").LinkTarget!;
+
+    [Fact]
+    public void Container_gets_its_own_namespaces_and_is_pid_1()
+    {
+        using var sb = new Sandbox();
+        var r = sb.RunContainer(sb.Bundle(null, "sh", "-c",
+            "echo pid=$$; for n in pid mnt uts ipc net cgroup; do echo $n=$(readlink /proc/self/ns/$n); done; ps -o pid,comm"));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("pid=1\n", r.Stdout);
+        foreach (var (name, file) in new[] { ("pid", "pid"), ("mnt", "mnt"), ("uts", "uts"), ("ipc", "ipc"), ("net", "net"), ("cgroup", "cgroup") })
+        {
+            Assert.DoesNotContain($"{name}={Ns(file)}", r.Stdout);
+            Assert.Contains($"{name}={file}:[", r.Stdout);
+        }
+        // ps: the shell is PID 1 and is the only other process beside ps itself.
+        var psLines = r.Stdout.Split('\n').SkipWhile(l => !l.TrimStart().StartsWith("PID")).Skip(1).Where(l => l.Trim().Length > 0).ToList();
+        Assert.Matches(@"^\s*1\s+sh", psLines[0]);
+    }
+
+    [Fact]
+    public void Hostname_and_domainname_are_set_in_the_new_uts_namespace()
+    {
+        using var sb = new Sandbox();
+        var r = sb.RunContainer(sb.Bundle(s => { s.Hostname = "box-one"; s.Domainname = "example.test"; }, "sh", "-c", "hostname; cat /proc/sys/kernel/domainname"));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal("box-one\nexample.test", r.Stdout.Trim());
+        Assert.NotEqual("box-one", File.ReadAllText("/proc/sys/kernel/hostname").Trim());
+    }
+
+    [Fact]
+    public void Network_namespace_has_only_loopback()
+    {
+        using var sb = new Sandbox();
+        var r = sb.RunContainer(sb.Bundle(null, "sh", "-c", "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '"));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal("lo", r.Stdout.Trim());
+    }
+
+    [Fact]
+    public void Joins_an_existing_network_namespace_by_path()
+    {
+        using var sb = new Sandbox();
+        string name = "csrt-" + Guid.NewGuid().ToString("N")[..8];
+        Assert.Equal(0, Sandbox.Exec("ip", "netns", "add", name).ExitCode);
+        try
+        {
+            Assert.Equal(0, Sandbox.Exec("ip", "netns", "exec", name, "ip", "link", "add", "dummy7", "type", "dummy").ExitCode);
+            string bundle = sb.Bundle(s =>
+            {
+                s.Linux!.Namespaces!.RemoveAll(n => n.Type == "network");
+                s.Linux.Namespaces.Add(new LinuxNamespace { Type = "network", Path = $"/run/netns/{name}" });
+            }, "sh", "-c", "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort | tr '\\n' ' '");
+            var r = sb.RunContainer(bundle);
+            Assert.True(r.ExitCode == 0, r.ToString());
+            Assert.Equal("dummy7 lo", r.Stdout.Trim());
+        }
+        finally
+        {
+            Sandbox.Exec("ip", "netns", "delete", name);
+        }
+    }
+
+    [Fact]
+    public void Joins_an_existing_pid_namespace_by_path()
+    {
+        using var sb = new Sandbox();
+        // A first container holds a pid namespace; the second joins it and sees the first's process.
+        string holderId = sb.NewId("holder");
+        var c = sb.Csrun("run", "-d", "--bundle", sb.Bundle(null, "sleep", "300"), holderId);
+        Assert.True(c.ExitCode == 0, c.ToString());
+        int holderPid = int.Parse(System.Text.Json.JsonDocument.Parse(sb.Csrun("state", holderId).Stdout).RootElement.GetProperty("pid").GetInt32().ToString());
+        string bundle = sb.Bundle(s =>
+        {
+            s.Linux!.Namespaces!.RemoveAll(n => n.Type == "pid");
+            s.Linux.Namespaces.Add(new LinuxNamespace { Type = "pid", Path = $"/proc/{holderPid}/ns/pid" });
+        }, "sh", "-c", "cat /proc/1/comm; echo me=$$");
+        var r = sb.RunContainer(bundle);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.StartsWith("sleep", r.Stdout.Trim());
+        Assert.DoesNotContain("me=1\n", r.Stdout);
+    }
+
+    [Fact]
+    public void Standard_mounts_are_in_place()
+    {
+        using var sb = new Sandbox();
+        var r = sb.RunContainer(sb.Bundle(null, "cat", "/proc/self/mountinfo"));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var mounts = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l =>
+        {
+            var f = l.Split(' ');
+            int dash = Array.IndexOf(f, "-");
+            return (Point: f[4], Opts: f[5], Type: f[dash + 1]);
+        }).ToList();
+        Assert.Contains(mounts, m => m.Point == "/proc" && m.Type == "proc");
+        Assert.Contains(mounts, m => m.Point == "/dev" && m.Type == "tmpfs" && m.Opts.Contains("nosuid"));
+        Assert.Contains(mounts, m => m.Point == "/dev/pts" && m.Type == "devpts");
+        Assert.Contains(mounts, m => m.Point == "/dev/shm" && m.Type == "tmpfs" && m.Opts.Contains("noexec"));
+        Assert.Contains(mounts, m => m.Point == "/dev/mqueue" && m.Type == "mqueue");
+        Assert.Contains(mounts, m => m.Point == "/sys" && m.Type == "sysfs" && m.Opts.Split(',').Contains("ro"));
+        Assert.Contains(mounts, m => m.Point == "/");
+        // Nothing of the host's tree is visible beyond what the spec asked for.
+        Assert.DoesNotContain(mounts, m => m.Point.StartsWith("/work") || m.Point.StartsWith("/run/csrun"));
+    }
+
+    [Fact]
+    public void Default_devices_and_links_exist_and_spec_devices_are_created()
+    {
+        using var sb = new Sandbox();
+        string bundle = sb.Bundle(s =>
+        {
+            s.Linux!.Devices = [new LinuxDevice { Path = "/dev/kmsg2", Type = "c", Major = 1, Minor = 11, FileMode = 0x1A0, Uid = 0, Gid = 0 }];
+        }, "sh", "-c", "stat -c '%n %F %t:%T %a' /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty /dev/kmsg2; readlink /dev/fd /dev/stdin /dev/stdout /dev/stderr /dev/ptmx; echo hi > /dev/null && echo null-ok");
+        var r = sb.RunContainer(bundle);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("/dev/null character special file 1:3 666", r.Stdout);
+        Assert.Contains("/dev/zero character special file 1:5 666", r.Stdout);
+        Assert.Contains("/dev/tty character special file 5:0 666", r.Stdout);
+        Assert.Contains("/dev/kmsg2 character special file 1:b 640", r.Stdout);
+        Assert.Contains("/proc/self/fd\n/proc/self/fd/0\n/proc/self/fd/1\n/proc/self/fd/2\npts/ptmx", r.Stdout);
+        Assert.Contains("null-ok", r.Stdout);
+    }
+
+    [Fact]
+    public void Readonly_root_cannot_be_written()
+    {
+        using var sb = new Sandbox();
+        var r = sb.RunContainer(sb.Bundle(s => s.Root!.Readonly = true, "sh", "-c", "touch /newfile 2>&1; echo rc=$?; touch /tmp/x 2>&1; echo tmp=$?"));
+        Assert.Contains("Read-only file system", r.Stdout);
+        Assert.Contains("rc=1", r.Stdout);
+    }
+
+    [Fact]
+    public void Masked_and_readonly_paths_apply()
+    {
+        using var sb = new Sandbox();
+        var r = sb.RunContainer(sb.Bundle(null, "sh", "-c",
+            "wc -c < /proc/kcore; ls /sys/firmware | wc -l; echo 1 > /proc/sys/kernel/domainname 2>&1 || echo ro-ok; grep -c ' /proc/sys ' /proc/self/mountinfo"));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var lines = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("0", lines[0].Trim());
+        Assert.Equal("0", lines[1].Trim());
+        Assert.Contains("ro-ok", r.Stdout);
+    }
+
+    [Fact]
+    public void Bind_mount_with_options_and_tmpfs_with_data()
+    {
+        using var sb = new Sandbox();
+        string host = Path.Combine(sb.Dir, "shared");
+        Directory.CreateDirectory(host);
+        File.WriteAllText(Path.Combine(host, "hello.txt"), "from host");
+        string bundle = sb.Bundle(s =>
+        {
+            s.Mounts!.Add(new Mount { Destination = "/data", Type = "bind", Source = host, Options = ["rbind", "ro", "nosuid", "nodev"] });
+            s.Mounts.Add(new Mount { Destination = "/scratch/deep", Type = "tmpfs", Source = "tmpfs", Options = ["size=1m", "mode=700", "noexec"] });
+        }, "sh", "-c", "cat /data/hello.txt; echo; touch /data/x 2>&1 || true; grep -E ' /(data|scratch/deep) ' /proc/self/mountinfo; stat -c %a /scratch/deep");
+        var r = sb.RunContainer(bundle);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("from host", r.Stdout);
+        Assert.Contains("Read-only file system", r.Stdout);
+        Assert.Matches(@" /data ro,nosuid,nodev", r.Stdout);
+        Assert.Matches(@" /scratch/deep rw,[^ ]*noexec", r.Stdout);
+        Assert.Contains("size=1024k", r.Stdout);
+        Assert.EndsWith("700", r.Stdout.Trim());
+        Assert.False(File.Exists(Path.Combine(host, "x")));
+    }
+
+    [Fact]
+    public void Mount_destination_symlink_cannot_escape_the_rootfs()
+    {
+        using var sb = new Sandbox();
+        string marker = "csrun-escape-" + Guid.NewGuid().ToString("N")[..8];
+        string bundle = sb.Bundle(s =>
+        {
+            s.Mounts!.Add(new Mount { Destination = $"/evil/{marker}", Type = "tmpfs", Source = "tmpfs" });
+        }, "sh", "-c", $"ls -d /etc/{marker} && echo inside");
+        // /evil -> /etc: on the host that would be the host's /etc.
+        File.CreateSymbolicLink(Path.Combine(bundle, "rootfs/evil"), "/etc");
+        try
+        {
+            var r = sb.RunContainer(bundle);
+            Assert.False(Directory.Exists($"/etc/{marker}"), "the mount escaped to the host's /etc");
+            Assert.True(r.ExitCode == 0, r.ToString());
+            Assert.Contains("inside", r.Stdout);
+        }
+        finally
+        {
+            if (Directory.Exists($"/etc/{marker}")) Directory.Delete($"/etc/{marker}");
+        }
+    }
+
+    [Fact]
+    public void No_pivot_uses_chroot_and_still_works()
+    {
+        using var sb = new Sandbox();
+        var r = sb.Csrun("run", "--no-pivot", "--bundle", sb.Bundle(null, "sh", "-c", "cat /etc/hostname; echo $$"), sb.NewId());
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal("busybox\n1", r.Stdout.Trim());
+    }
+
+    [Fact]
+    public void Rootfs_propagation_is_applied()
+    {
+        using var sb = new Sandbox();
+        var r = sb.RunContainer(sb.Bundle(s => s.Linux!.RootfsPropagation = "rprivate", "sh", "-c", "grep ' / / ' /proc/self/mountinfo"));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.DoesNotContain("shared:", r.Stdout);
+        Assert.DoesNotContain("master:", r.Stdout);
+    }
+}

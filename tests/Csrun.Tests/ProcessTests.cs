@@ -1,0 +1,152 @@
+using Csrun.Oci;
+
+namespace Csrun.Tests;
+
+/// <summary>What the container's process sees: args, env, ids, cwd, umask, rlimits, exit status.</summary>
+public class ProcessTests
+{
+    [Fact]
+    public void Run_returns_the_exit_code_of_the_process()
+    {
+        using var sb = new Sandbox();
+        var r = sb.RunContainer(sb.Bundle(null, "sh", "-c", "exit 7"));
+        Assert.True(r.ExitCode == 7, r.ToString());
+        r = sb.RunContainer(sb.Bundle(null, "true"));
+        Assert.True(r.ExitCode == 0, r.ToString());
+    }
+
+    [Fact]
+    public void Run_returns_128_plus_signal_when_killed()
+    {
+        using var sb = new Sandbox();
+        var r = sb.RunContainer(sb.Bundle(null, "sh", "-c", "kill -9 $$"));
+        Assert.True(r.ExitCode == 137, r.ToString());
+    }
+
+    [Fact]
+    public void Process_gets_args_env_cwd_and_umask()
+    {
+        using var sb = new Sandbox();
+        string bundle = sb.Bundle(s =>
+        {
+            s.Process!.Env!.Add("GREETING=hello world");
+            s.Process.Cwd = "/tmp";
+            s.Process.User.Umask = 0x3F; // 077
+        }, "sh", "-c", "echo \"$GREETING|$(pwd)|$(umask)|$0|$1\"", "arg0", "arg1");
+        var r = sb.RunContainer(bundle);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal("hello world|/tmp|0077|arg0|arg1", r.Stdout.Trim());
+    }
+
+    [Fact]
+    public void Process_runs_with_uid_gid_and_additional_gids()
+    {
+        using var sb = new Sandbox();
+        string bundle = sb.Bundle(s =>
+        {
+            s.Process!.User = new User { Uid = 1000, Gid = 1000, AdditionalGids = [29, 4242] };
+        }, "sh", "-c", "echo $(id -u) $(id -g) $(id -G); grep -E '^(Uid|Gid|Groups):' /proc/self/status");
+        var r = sb.RunContainer(bundle);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var lines = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("1000 1000 1000 29 4242", lines[0].Trim());
+        Assert.Contains("Uid:\t1000\t1000\t1000\t1000", r.Stdout);
+        Assert.Contains("Groups:\t29 4242", r.Stdout);
+    }
+
+    [Fact]
+    public void Rlimits_are_applied()
+    {
+        using var sb = new Sandbox();
+        string bundle = sb.Bundle(s =>
+        {
+            s.Process!.Rlimits = [new PosixRlimit { Type = "RLIMIT_NOFILE", Soft = 321, Hard = 654 }, new PosixRlimit { Type = "RLIMIT_NPROC", Soft = 77, Hard = 77 }];
+        }, "sh", "-c", "ulimit -n; ulimit -Hn; grep 'Max processes' /proc/self/limits");
+        var r = sb.RunContainer(bundle);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var lines = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("321", lines[0].Trim());
+        Assert.Equal("654", lines[1].Trim());
+        Assert.Matches(@"Max processes\s+77\s+77", lines[2]);
+    }
+
+    [Fact]
+    public void OomScoreAdj_is_applied()
+    {
+        using var sb = new Sandbox();
+        var r = sb.RunContainer(sb.Bundle(s => s.Process!.OomScoreAdj = 500, "cat", "/proc/self/oom_score_adj"));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal("500", r.Stdout.Trim());
+    }
+
+    [Fact]
+    public void OomScoreAdj_below_our_own_is_raised_without_CAP_SYS_RESOURCE_not_failed()
+    {
+        using var sb = new Sandbox();
+        int own = int.Parse(File.ReadAllText("/proc/self/oom_score_adj").Trim());
+        var r = sb.RunContainer(sb.Bundle(s => s.Process!.OomScoreAdj = -998, "cat", "/proc/self/oom_score_adj"));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        int got = int.Parse(r.Stdout.Trim());
+        bool capSysResource = File.ReadLines("/proc/self/status").First(l => l.StartsWith("CapEff:"))
+            is var l && (Convert.ToUInt64(l[7..].Trim(), 16) & (1UL << 24)) != 0;
+        Assert.Equal(capSysResource ? -998 : own, got);
+    }
+
+    [Fact]
+    public void Executable_not_found_is_a_clear_error_and_leaves_nothing()
+    {
+        using var sb = new Sandbox();
+        string id = sb.NewId();
+        var r = sb.Csrun("run", "--bundle", sb.Bundle(null, "no-such-binary"), id);
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("no-such-binary", r.Stderr);
+        Assert.Contains("not found", r.Stderr);
+        Leaks.AssertNothingLeft(sb, id);
+    }
+
+    [Fact]
+    public void No_runtime_file_descriptor_reaches_the_container()
+    {
+        // CVE-2024-21626: a leaked fd (runc's was /sys/fs/cgroup) lets the container escape through /proc/self/fd.
+        using var sb = new Sandbox();
+        var r = sb.RunContainer(sb.Bundle(null, "sh", "-c", "ls /proc/$$/fd | sort -n | tr '\\n' ' '"));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal("0 1 2", r.Stdout.Trim());
+    }
+
+    [Theory]
+    [InlineData(3)]
+    [InlineData(4)]
+    [InlineData(5)]
+    [InlineData(6)]
+    [InlineData(7)]
+    [InlineData(8)]
+    public void Cwd_through_a_proc_fd_cannot_escape_the_rootfs(int fd)
+    {
+        // The exploit of CVE-2024-21626: cwd /proc/self/fd/N resolved while a host directory fd is open.
+        using var sb = new Sandbox();
+        var r = sb.RunContainer(sb.Bundle(s => s.Process!.Cwd = $"/proc/self/fd/{fd}", "sh", "-c", "pwd; ls -d ../../../../etc/debian_version 2>/dev/null; exit 0"));
+        if (r.ExitCode == 0)
+        {
+            // If chdir succeeded it must have landed inside the container: the host's Debian marker is not visible.
+            Assert.DoesNotContain("debian_version", r.Stdout);
+        }
+        else
+        {
+            Assert.Contains("cwd", r.Stderr);
+        }
+    }
+
+    [Fact]
+    public void Preserve_fds_passes_the_extra_descriptors()
+    {
+        using var sb = new Sandbox();
+        string bundle = sb.Bundle(null, "sh", "-c", "cat <&3");
+        // bash opens fd 3 on a file and hands it to csrun, which must keep it for the container.
+        string data = Path.Combine(sb.Dir, "data.txt");
+        File.WriteAllText(data, "through fd 3");
+        var r = Sandbox.Run("/bin/bash", ["-c", $"exec 3<{data}; exec {TestEnv.CsrunBinary} --root {sb.Root} run --preserve-fds 1 --bundle {bundle} {sb.NewId()}"], TimeSpan.FromSeconds(60));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal("through fd 3", r.Stdout.Trim());
+    }
+}

@@ -1,0 +1,187 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Csrun.Engine.Specs;
+using Csrun.Oci;
+
+namespace Csrun.Tests;
+
+/// <summary>Where the built csrun and the busybox rootfs are. Missing pieces fail loudly, never skip.</summary>
+public static class TestEnv
+{
+    public static string Repo { get; } = Environment.GetEnvironmentVariable("CSRUN_REPO") ?? FindRepo();
+
+    public static string CsrunBinary
+    {
+        get
+        {
+            string p = Environment.GetEnvironmentVariable("CSRUN_BINARY") ?? Path.Combine(Repo, "out/bin/csrun");
+            Assert.True(File.Exists(p), $"csrun binary not found at {p}: run `make build` (or set CSRUN_BINARY)");
+            return p;
+        }
+    }
+
+    public static string BusyboxRootfs
+    {
+        get
+        {
+            string p = Environment.GetEnvironmentVariable("CSRUN_ROOTFS") ?? Path.Combine(Repo, "out/rootfs/busybox");
+            Assert.True(File.Exists(Path.Combine(p, "bin/busybox")), $"busybox rootfs not found at {p}: run `make rootfs`");
+            return p;
+        }
+    }
+
+    public static void RequireRoot() => Assert.True(Environment.UserName == "root" || geteuid() == 0, "these tests create containers and must run as root");
+
+    [System.Runtime.InteropServices.DllImport("libc")]
+    private static extern uint geteuid();
+
+    private static string FindRepo()
+    {
+        string? d = AppContext.BaseDirectory;
+        while (d is not null && !File.Exists(Path.Combine(d, "Runtime.sln"))) d = Path.GetDirectoryName(d);
+        return d ?? throw new InvalidOperationException("cannot find the repository root (Runtime.sln); set CSRUN_REPO");
+    }
+}
+
+public sealed record ProcResult(int ExitCode, string Stdout, string Stderr)
+{
+    public override string ToString() => $"exit {ExitCode}\n--- stdout\n{Stdout}\n--- stderr\n{Stderr}";
+}
+
+/// <summary>
+/// One test's sandbox: its own --root state directory and bundles with fresh rootfs copies. Dispose
+/// force-deletes every container it created and removes its directories, even when the test failed.
+/// </summary>
+public sealed class Sandbox : IDisposable
+{
+    private static readonly string Base = "/run/csrun-tests";
+    private readonly List<string> _ids = [];
+
+    public string Root { get; }
+    public string Dir { get; }
+
+    public Sandbox()
+    {
+        TestEnv.RequireRoot();
+        Dir = Path.Combine(Path.GetTempPath(), "csrun-test-" + Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(Dir);
+        Root = Path.Combine(Base, Path.GetFileName(Dir));
+    }
+
+    public string NewId(string prefix = "t")
+    {
+        string id = $"{prefix}-{Guid.NewGuid().ToString("N")[..10]}";
+        _ids.Add(id);
+        return id;
+    }
+
+    /// <summary>A bundle with runc's default spec (terminal off, writable root), adjusted by <paramref name="edit"/>.</summary>
+    public string Bundle(Action<Spec>? edit = null, params string[] args)
+    {
+        string bundle = Path.Combine(Dir, "bundle-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(bundle);
+        Exec("cp", "-a", TestEnv.BusyboxRootfs, Path.Combine(bundle, "rootfs"));
+        var spec = DefaultSpec.Create();
+        spec.Process!.Terminal = false;
+        spec.Process.Args = args.Length > 0 ? [.. args] : ["true"];
+        spec.Root!.Readonly = false;
+        edit?.Invoke(spec);
+        WriteSpec(bundle, spec);
+        return bundle;
+    }
+
+    public static void WriteSpec(string bundle, Spec spec) =>
+        File.WriteAllText(Path.Combine(bundle, "config.json"), JsonSerializer.Serialize(spec, SpecJsonContext.Indented.Spec));
+
+    public ProcResult Csrun(params string[] args) => CsrunWithTimeout(TimeSpan.FromSeconds(60), args);
+
+    public ProcResult CsrunWithTimeout(TimeSpan timeout, params string[] args) =>
+        Run(TestEnv.CsrunBinary, ["--root", Root, .. args], timeout);
+
+    /// <summary>`csrun run` of a bundle whose process prints something; returns its result.</summary>
+    public ProcResult RunContainer(string bundle, string? id = null) => Csrun("run", "--bundle", bundle, id ?? NewId());
+
+    public static ProcResult Exec(string file, params string[] args) => Run(file, args, TimeSpan.FromSeconds(60));
+
+    public static ProcResult Run(string file, IEnumerable<string> args, TimeSpan timeout, string? stdin = null)
+    {
+        var psi = new ProcessStartInfo(file)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        if (stdin is not null) p.StandardInput.Write(stdin);
+        p.StandardInput.Close();
+        var so = p.StandardOutput.ReadToEndAsync();
+        var se = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(timeout))
+        {
+            p.Kill(true);
+            throw new TimeoutException($"{file} {string.Join(' ', args)} did not finish in {timeout}");
+        }
+        p.WaitForExit();
+        return new ProcResult(p.ExitCode, so.Result, se.Result);
+    }
+
+    public void Dispose()
+    {
+        foreach (var id in _ids)
+        {
+            try
+            {
+                Run(TestEnv.CsrunBinary, ["--root", Root, "delete", "--force", id], TimeSpan.FromSeconds(30));
+            }
+            catch (Exception)
+            {
+            }
+        }
+        try
+        {
+            Directory.Delete(Dir, true);
+        }
+        catch (Exception)
+        {
+        }
+        try
+        {
+            if (Directory.Exists(Root)) Directory.Delete(Root, true);
+        }
+        catch (Exception)
+        {
+        }
+    }
+}
+
+public static class Leaks
+{
+    /// <summary>Every cgroup directory of this path that still exists, in any hierarchy (v1, hybrid or v2).</summary>
+    public static List<string> CgroupDirs(string relative)
+    {
+        var found = new List<string>();
+        foreach (var h in Directory.GetDirectories("/sys/fs/cgroup"))
+        {
+            string p = Path.Combine(h, relative.TrimStart('/'));
+            if (Directory.Exists(p)) found.Add(p);
+        }
+        string v2 = Path.Combine("/sys/fs/cgroup", relative.TrimStart('/'));
+        if (File.Exists("/sys/fs/cgroup/cgroup.controllers") && Directory.Exists(v2)) found.Add(v2);
+        return found;
+    }
+
+    /// <summary>Mount points of ours (under a test directory) still present in the host's mount table.</summary>
+    public static List<string> Mounts(string under) =>
+        File.ReadLines("/proc/self/mountinfo").Select(l => l.Split(' ')[4]).Where(m => m.StartsWith(under, StringComparison.Ordinal)).ToList();
+
+    public static void AssertNothingLeft(Sandbox sb, string id)
+    {
+        Assert.False(Directory.Exists(Path.Combine(sb.Root, id)), $"state directory of {id} left behind");
+        var cg = CgroupDirs("csrun/" + id);
+        Assert.True(cg.Count == 0, "cgroups left behind: " + string.Join(", ", cg));
+        var mounts = Mounts(sb.Dir);
+        Assert.True(mounts.Count == 0, "mounts left behind: " + string.Join(", ", mounts));
+    }
+}
