@@ -193,12 +193,18 @@ public static class Program
             if (mk.ExitCode != 0) { Console.Error.WriteLine("csrun-bench: mkbundle.sh failed"); return 1; }
 
             var runtimes = new List<(string Name, string Path)>();
+            bool trialFailed = false;
             foreach (var (name, path) in candidates)
             {
                 if (path is null) { notes.Add($"{name}: not benchmarked: no path given and not found on PATH."); continue; }
                 if (!File.Exists(path)) { notes.Add($"{name}: not benchmarked: {path} does not exist{(name == "csrun" ? " (build it with `make csrun`)" : "")}."); continue; }
                 string? problem = Check(settings, name, path);
-                if (problem is not null) { notes.Add($"{name}: not benchmarked: a trial run failed: {problem}"); continue; }
+                if (problem is not null)
+                {
+                    notes.Add($"{name}: not benchmarked: a trial run failed: {problem}");
+                    trialFailed = true; // an existing runtime that cannot run the bundle fails the benchmark
+                    continue;
+                }
                 runtimes.Add((name, path));
             }
             foreach (var n in notes) Console.WriteLine($"NOTE: {n}");
@@ -247,7 +253,7 @@ public static class Program
             Console.WriteLine();
             Console.WriteLine(markdown);
             Console.WriteLine($"written to {resultsPath}");
-            return summary.HasCriticalValidationErrors || summary.Reports.Any(r => !r.Success) ? 1 : 0;
+            return trialFailed || summary.HasCriticalValidationErrors || summary.Reports.Any(r => !r.Success) ? 1 : 0;
         }
         finally
         {
