@@ -17,7 +17,7 @@ internal interface IResourceWriter
     void SetHugepages(List<LinuxHugepageLimit> limits);
     void SetNetwork(LinuxNetwork network);
     void SetRdma(Dictionary<string, LinuxRdma> rdma);
-    void SetDevices(DeviceRule[] rules);
+    void SetDevices(DeviceRule[] rules, DeviceRuleSet effective);
     void SetUnified(Dictionary<string, string> unified);
 }
 
@@ -52,8 +52,8 @@ internal static class ResourceRouter
         {
             // Validated (and reduced to the v1 semantics) before anything is written.
             var rules = DeviceRule.FromSpec(r.Devices);
-            _ = DeviceRuleSet.From(rules);
-            Pick(Controller.Devices, "linux.resources.devices", v1, v2).SetDevices(rules);
+            var effective = DeviceRuleSet.From(rules);
+            Pick(Controller.Devices, "linux.resources.devices", v1, v2).SetDevices(rules, effective);
         }
         if (r.Unified is { Count: > 0 })
         {

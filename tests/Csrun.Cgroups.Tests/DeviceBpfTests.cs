@@ -79,3 +79,32 @@ public class DeviceBpfTests
         p.WaitForExit();
     }
 }
+
+/// <summary>The single-version managers used directly against this host's trees.</summary>
+public class SingleVersionManagerTests
+{
+    [Fact]
+    public void V2ManagerSetsWhatTheUnifiedTreeOffersAndNamesTheRest()
+    {
+        using var cg = new TempCgroup(path => new CgroupV2Manager(CgroupLayout.Host.UnifiedMount!, path));
+        var m = (CgroupV2Manager)cg.Manager;
+        Assert.Contains("hugetlb", m.Controllers);
+        m.Set(new LinuxResources { HugepageLimits = [new LinuxHugepageLimit { PageSize = "2MB", Limit = 2 * 1024 * 1024 }] });
+        Assert.Equal("2097152", File.ReadAllText(m.Directory + "/hugetlb.2MB.max").Trim());
+        Assert.Equal("2097152", File.ReadAllText(m.Directory + "/hugetlb.2MB.rsvd.max").Trim());
+        var e = Assert.Throws<CgroupException>(() => m.Set(new LinuxResources { Memory = new LinuxMemory { Limit = 1 << 26 } }));
+        Assert.Equal("linux.resources.memory: the memory cgroup controller is not available on this host", e.Message);
+        e = Assert.Throws<CgroupException>(() => m.Set(new LinuxResources { BlockIO = new LinuxBlockIo { Weight = 100 } }));
+        Assert.Contains("the io cgroup controller", e.Message);
+        Assert.NotNull(m.GetStats().CpuUsageNanoseconds);
+    }
+
+    [Fact]
+    public void V1ManagerRefusesUnified()
+    {
+        using var cg = new TempCgroup(path => new Csrun.Cgroups.V1.CgroupV1Manager(CgroupLayout.Host.V1Hierarchies, path));
+        Assert.Equal(-1, cg.Manager.CloneIntoCgroupFd);
+        var e = Assert.Throws<CgroupException>(() => cg.Manager.Set(new LinuxResources { Unified = new() { ["pids.max"] = "1" } }));
+        Assert.Contains("linux.resources.unified", e.Message);
+    }
+}

@@ -73,11 +73,12 @@ public class HostIntegrationTests
         Assert.Equal((32 * MiB).ToString(), ReadV1("memory", cg.Path, "memory.memsw.limit_in_bytes"));
 
         // Raising the limit above the current memsw only works memsw-first.
-        m.Set(new LinuxResources { Memory = new LinuxMemory { Limit = 256 * MiB, Swap = 512 * MiB, Swappiness = 10, DisableOOMKiller = true } });
+        m.Set(new LinuxResources { Memory = new LinuxMemory { Limit = 256 * MiB, Swap = 512 * MiB, Swappiness = 10, DisableOOMKiller = true, KernelTCP = 8 * MiB } });
         Assert.Equal((256 * MiB).ToString(), ReadV1("memory", cg.Path, "memory.limit_in_bytes"));
         Assert.Equal((512 * MiB).ToString(), ReadV1("memory", cg.Path, "memory.memsw.limit_in_bytes"));
         Assert.Equal("10", ReadV1("memory", cg.Path, "memory.swappiness"));
         Assert.Contains("oom_kill_disable 1", ReadV1("memory", cg.Path, "memory.oom_control"));
+        Assert.Equal((8 * MiB).ToString(), ReadV1("memory", cg.Path, "memory.kmem.tcp.limit_in_bytes"));
 
         m.Set(new LinuxResources { Memory = new LinuxMemory { Limit = -1 } });
         Assert.True(long.Parse(ReadV1("memory", cg.Path, "memory.limit_in_bytes")) > (1L << 62));

@@ -159,7 +159,7 @@ public sealed partial class CgroupV1Manager
 
     void IResourceWriter.SetRdma(Dictionary<string, LinuxRdma> rdma) => RdmaWriter.Write(Dir("rdma"), rdma);
 
-    void IResourceWriter.SetDevices(DeviceRule[] rules)
+    void IResourceWriter.SetDevices(DeviceRule[] rules, DeviceRuleSet effective)
     {
         // Deny everything first, then replay the spec's rules in order: the kernel's own list semantics then
         // produce exactly what DeviceRuleSet computed (the router validated the rules already).

@@ -150,7 +150,7 @@ public sealed partial class CgroupV2Manager
 
     void IResourceWriter.SetRdma(Dictionary<string, LinuxRdma> rdma) => RdmaWriter.Write(Directory, rdma);
 
-    void IResourceWriter.SetDevices(DeviceRule[] rules) => DeviceProgram.Install(Directory, DeviceRuleSet.From(rules));
+    void IResourceWriter.SetDevices(DeviceRule[] rules, DeviceRuleSet effective) => DeviceProgram.Install(Directory, effective);
 
     void IResourceWriter.SetUnified(Dictionary<string, string> unified)
     {
