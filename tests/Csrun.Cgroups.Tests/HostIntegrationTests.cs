@@ -264,6 +264,22 @@ public class HostIntegrationTests
     }
 
     [Fact]
+    public void DestroyRightAfterKillRetriesUntilTheCgroupEmpties()
+    {
+        string path;
+        using (var cg = new TempCgroup())
+        {
+            path = cg.Path;
+            var procs = Enumerable.Range(0, 3).Select(_ => cg.Start("sleep", "30")).ToList();
+            foreach (var p in procs) cg.Manager.Apply(p.Id);
+            Assert.Equal(3, cg.Manager.GetPids().Count);
+            foreach (var p in procs) p.Kill();
+            cg.Manager.Destroy();  // no wait: the kernel may still report EBUSY for a moment
+        }
+        foreach (var h in L.V1Hierarchies) Assert.False(Directory.Exists(h.MountPoint + path));
+    }
+
+    [Fact]
     public void CloneIntoCgroupFdIsTheUnifiedDirectory()
     {
         using var cg = new TempCgroup();
