@@ -5,8 +5,9 @@ namespace Csrun.Cgroups;
 /// <summary>
 /// One container's cgroup across every hierarchy the host has (v1 controllers, the v2 unified tree, or both).
 /// Path is the cgroup path relative to each hierarchy's root, e.g. "/csrun/abc".
+/// Dispose closes the fds the manager holds (e.g. <see cref="CloneIntoCgroupFd"/>); it removes nothing.
 /// </summary>
-public interface ICgroupManager
+public interface ICgroupManager : IDisposable
 {
     string Path { get; }
 
@@ -33,6 +34,9 @@ public interface ICgroupManager
 
     /// <summary>Removes every directory this manager created; retries while the kernel still reports it busy.</summary>
     void Destroy();
+
+    /// <summary>Current usage counters (for `events --stats`); fields a host cannot report stay null.</summary>
+    CgroupStats GetStats();
 }
 
 public sealed class CgroupException(string message, Exception? inner = null) : Exception(message, inner);

@@ -1,0 +1,107 @@
+using System.Diagnostics;
+using Csrun.Linux;
+
+namespace Csrun.Cgroups;
+
+/// <summary>Creating, walking and removing cgroup directories, shared by the v1 and v2 managers.</summary>
+internal static class CgroupDirs
+{
+    /// <summary>Calls visit(parentDir, dir) for every level of path below mount, top down, creating the
+    /// directories that do not exist yet. beforeCreate(parentDir) runs before a level is made.</summary>
+    public static void Create(string mount, string path, Action<string>? beforeCreate, Action<string, string>? visit)
+    {
+        string dir = mount;
+        int start = 1;
+        while (start <= path.Length)
+        {
+            int slash = path.IndexOf('/', start);
+            int end = slash < 0 ? path.Length : slash;
+            string parent = dir;
+            dir = mount + path[..end];
+            start = end + 1;
+            if (Directory.Exists(dir))
+            {
+                visit?.Invoke(parent, dir);
+                continue;
+            }
+            beforeCreate?.Invoke(parent);
+            if (Libc.Mkdir(dir, 0x1ed /* 0755 */) < 0)
+            {
+                int errno = Errno.Last;
+                if (errno != Libc.EEXIST)
+                    throw new CgroupException($"create cgroup: mkdir {dir}: {Errno.Describe(errno)}", new ErrnoException($"mkdir {dir}", errno));
+            }
+            visit?.Invoke(parent, dir);
+        }
+    }
+
+    /// <summary>Removes dir and any child cgroups, deepest first, retrying EBUSY until the deadline (processes
+    /// that were just killed leave the cgroup a moment later). Returns the error, or null; ENOENT is success.</summary>
+    public static string? RemoveTree(string dir, long deadlineTicks)
+    {
+        string? error = null;
+        try
+        {
+            foreach (string child in Directory.EnumerateDirectories(dir))
+            {
+                error ??= RemoveTree(child, deadlineTicks);
+            }
+        }
+        catch (DirectoryNotFoundException)
+        {
+            return null;
+        }
+        while (true)
+        {
+            if (Libc.Rmdir(dir) == 0) return error;
+            int errno = Errno.Last;
+            if (errno == Libc.ENOENT) return error;
+            if ((errno == Libc.EBUSY || errno == Libc.ENOTEMPTY || errno == Libc.EINTR) && Stopwatch.GetTimestamp() < deadlineTicks)
+            {
+                Thread.Sleep(10);
+                continue;
+            }
+            return error ?? $"rmdir {dir}: {Errno.Describe(errno)}";
+        }
+    }
+
+    /// <summary>Removes the now-empty parents of path strictly below /csrun (the ones csrun created for
+    /// nested cgroupsPath values); a parent that still has children stays.</summary>
+    public static void RemoveEmptyParents(string mount, string path)
+    {
+        if (!CgroupPaths.IsUnderPrefix(path)) return;
+        string p = path;
+        while (true)
+        {
+            int slash = p.LastIndexOf('/');
+            if (slash <= CgroupPaths.Prefix.Length) return;
+            p = p[..slash];
+            if (Libc.Rmdir(mount + p) < 0 && Errno.Last != Libc.ENOENT) return;
+        }
+    }
+
+    public static long Deadline(TimeSpan after) => Stopwatch.GetTimestamp() + (long)(after.TotalSeconds * Stopwatch.Frequency);
+
+    /// <summary>cgroup.procs of dir and every descendant.</summary>
+    public static void CollectPids(string dir, List<int> pids)
+    {
+        CgroupFile.ReadPids(dir + "/cgroup.procs", pids);
+        try
+        {
+            foreach (string child in Directory.EnumerateDirectories(dir)) CollectPids(child, pids);
+        }
+        catch (DirectoryNotFoundException)
+        {
+        }
+    }
+
+    /// <summary>Writes pid to dir/cgroup.procs.</summary>
+    public static void Join(string dir, int pid)
+    {
+        Span<byte> buf = stackalloc byte[12];
+        pid.TryFormat(buf, out int n, default, System.Globalization.CultureInfo.InvariantCulture);
+        int errno = CgroupFile.TryWrite(dir + "/cgroup.procs", buf[..n]);
+        if (errno != 0)
+            throw new CgroupException($"join cgroup: write {dir}/cgroup.procs: {Errno.Describe(errno)}", new ErrnoException($"write {dir}/cgroup.procs", errno));
+    }
+}

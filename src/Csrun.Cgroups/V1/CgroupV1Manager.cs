@@ -1,0 +1,147 @@
+using Csrun.Oci;
+
+namespace Csrun.Cgroups.V1;
+
+/// <summary>A container cgroup on cgroup v1: one directory per mounted hierarchy (named ones such as
+/// name=systemd included, as runc does), all at the same path.</summary>
+public sealed partial class CgroupV1Manager : ICgroupManager, IResourceWriter
+{
+    private readonly V1Hierarchy[] _hierarchies;
+    private readonly string[] _dirs;
+
+    public CgroupV1Manager(IReadOnlyList<V1Hierarchy> hierarchies, string path)
+    {
+        Path = path;
+        _hierarchies = [.. hierarchies];
+        _dirs = new string[_hierarchies.Length];
+        for (int i = 0; i < _dirs.Length; i++) _dirs[i] = _hierarchies[i].MountPoint + path;
+    }
+
+    public string Path { get; }
+
+    public int CloneIntoCgroupFd => -1;
+
+    /// <summary>The directory for a v1 controller ("memory", "name=systemd"), or null if not mounted.</summary>
+    public string? DirectoryOf(string controller)
+    {
+        for (int i = 0; i < _hierarchies.Length; i++)
+        {
+            if (_hierarchies[i].Has(controller)) return _dirs[i];
+        }
+        return null;
+    }
+
+    public IReadOnlyList<string> Directories => _dirs;
+
+    public void Create()
+    {
+        for (int i = 0; i < _hierarchies.Length; i++)
+        {
+            // A new cpuset cgroup starts with empty cpus/mems and refuses tasks (ENOSPC) until they are filled.
+            Action<string, string>? visit = _hierarchies[i].Has("cpuset") ? InheritCpuset : null;
+            CgroupDirs.Create(_hierarchies[i].MountPoint, Path, null, visit);
+        }
+    }
+
+    private static void InheritCpuset(string parent, string dir)
+    {
+        foreach (string file in (ReadOnlySpan<string>)["cpuset.cpus", "cpuset.mems"])
+        {
+            string? own = CgroupFile.TryRead(dir + "/" + file);
+            if (own is not null && own.AsSpan().Trim().Length > 0) continue;
+            string value = CgroupFile.Read(parent + "/" + file, "create cgroup").Trim();
+            if (value.Length > 0) CgroupFile.Write(dir, file, value, "create cgroup");
+        }
+    }
+
+    public void Apply(int pid)
+    {
+        foreach (string dir in _dirs) CgroupDirs.Join(dir, pid);
+    }
+
+    public void Set(LinuxResources resources) => ResourceRouter.Set(resources, this, null);
+
+    public void Freeze()
+    {
+        string dir = FreezerDir();
+        long deadline = CgroupDirs.Deadline(TimeSpan.FromSeconds(5));
+        int sleepMs = 1;
+        while (true)
+        {
+            // Writing FROZEN again nudges tasks that were forking while the freeze started.
+            CgroupFile.Write(dir, "freezer.state", "FROZEN"u8, "freeze");
+            if (ReadState(dir) == "FROZEN") return;
+            if (System.Diagnostics.Stopwatch.GetTimestamp() > deadline)
+            {
+                CgroupFile.Write(dir, "freezer.state", "THAWED"u8, "thaw");
+                throw new CgroupException($"freeze: {dir} did not reach FROZEN in time");
+            }
+            Thread.Sleep(sleepMs);
+            sleepMs = Math.Min(sleepMs * 2, 10);
+        }
+    }
+
+    public void Thaw()
+    {
+        string dir = FreezerDir();
+        CgroupFile.Write(dir, "freezer.state", "THAWED"u8, "thaw");
+        for (int i = 0; i < 1000 && ReadState(dir) != "THAWED"; i++) Thread.Sleep(1);
+    }
+
+    public bool IsFrozen() => ReadState(FreezerDir()) == "FROZEN";
+
+    private static string ReadState(string dir) => CgroupFile.Read(dir + "/freezer.state", "freezer state").Trim();
+
+    private string FreezerDir() =>
+        DirectoryOf("freezer") ?? throw new CgroupException("the freezer cgroup controller is not available on this host");
+
+    public IReadOnlyList<int> GetPids()
+    {
+        var pids = new List<int>();
+        string? dir = DirectoryOf("pids") ?? DirectoryOf("memory") ?? (_dirs.Length > 0 ? _dirs[0] : null);
+        if (dir is not null) CgroupDirs.CollectPids(dir, pids);
+        return pids;
+    }
+
+    public void Destroy()
+    {
+        long deadline = CgroupDirs.Deadline(TimeSpan.FromSeconds(1));
+        string? error = null;
+        for (int i = 0; i < _dirs.Length; i++)
+        {
+            string? e = CgroupDirs.RemoveTree(_dirs[i], deadline);
+            if (e is null) CgroupDirs.RemoveEmptyParents(_hierarchies[i].MountPoint, Path);
+            error ??= e;
+        }
+        if (error is not null) throw new CgroupException("destroy cgroup: " + error);
+    }
+
+    public CgroupStats GetStats()
+    {
+        var s = new CgroupStats();
+        if (DirectoryOf("memory") is { } mem)
+        {
+            s.MemoryUsageBytes = Unsigned(CgroupFile.TryReadLong(mem + "/memory.usage_in_bytes"));
+            s.MemoryMaxUsageBytes = Unsigned(CgroupFile.TryReadLong(mem + "/memory.max_usage_in_bytes"));
+            s.MemoryLimitBytes = Limit(CgroupFile.TryReadLong(mem + "/memory.limit_in_bytes"));
+            long? memsw = CgroupFile.TryReadLong(mem + "/memory.memsw.usage_in_bytes");
+            if (memsw is not null && s.MemoryUsageBytes is not null) s.SwapUsageBytes = (ulong)Math.Max(0, memsw.Value - (long)s.MemoryUsageBytes.Value);
+        }
+        if (DirectoryOf("cpuacct") is { } acct) s.CpuUsageNanoseconds = Unsigned(CgroupFile.TryReadLong(acct + "/cpuacct.usage"));
+        if (DirectoryOf("pids") is { } pids)
+        {
+            s.PidsCurrent = Unsigned(CgroupFile.TryReadLong(pids + "/pids.current"));
+            s.PidsLimit = Limit(CgroupFile.TryReadLong(pids + "/pids.max"));
+        }
+        return s;
+    }
+
+    private static ulong? Unsigned(long? v) => v is >= 0 ? (ulong)v.Value : null;
+
+    // v1 reports "unlimited" as the largest page-aligned long.
+    private static ulong? Limit(long? v) => v is >= 0 and < (1L << 62) ? (ulong)v.Value : null;
+
+    public void Dispose()
+    {
+    }
+}
