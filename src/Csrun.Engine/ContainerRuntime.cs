@@ -103,7 +103,7 @@ public sealed class ContainerRuntime(string root, bool systemdCgroup = false)
             record.Poststop = spec.Hooks?.Poststop;
             record.PrivatePidNamespace = spec.Linux?.Namespaces?.Exists(n => n.Type == "pid" && string.IsNullOrEmpty(n.Path)) == true;
 
-            cgroup = CgroupManager.Create(CgroupLayout.Detect(), cgroupPath);
+            cgroup = CgroupManager.Create(CgroupLayout.Host, cgroupPath);
             cgroup.Create();
             cgroup.Set(DeviceRules.WithDefaults(spec));
 
@@ -168,6 +168,10 @@ public sealed class ContainerRuntime(string root, bool systemdCgroup = false)
             dir.Remove();
             dir.Dispose();
             throw;
+        }
+        finally
+        {
+            cgroup?.Dispose();
         }
     }
 
@@ -261,7 +265,8 @@ public sealed class ContainerRuntime(string root, bool systemdCgroup = false)
         if (File.Exists(dir.FifoPath)) return ContainerStatus.Created;
         try
         {
-            if (CgroupManager.Create(CgroupLayout.Detect(), r.CgroupPath).IsFrozen()) return ContainerStatus.Paused;
+            using var cgroup = CgroupManager.Create(CgroupLayout.Host, r.CgroupPath);
+            if (cgroup.IsFrozen()) return ContainerStatus.Paused;
         }
         catch (Exception e) when (e is CgroupException or IOException)
         {
@@ -316,7 +321,7 @@ public sealed class ContainerRuntime(string root, bool systemdCgroup = false)
         ICgroupManager? cgroup = null;
         try
         {
-            cgroup = CgroupManager.Create(CgroupLayout.Detect(), r.CgroupPath);
+            cgroup = CgroupManager.Create(CgroupLayout.Host, r.CgroupPath);
         }
         catch (CgroupException e)
         {
@@ -335,15 +340,21 @@ public sealed class ContainerRuntime(string root, bool systemdCgroup = false)
             WaitGone(r.Pid, r.PidStartTime);
         }
         // Without its own pid namespace the container's other processes outlive init: kill them by cgroup.
-        if (!r.PrivatePidNamespace && cgroup is not null) SignalAll(r, Signals.SIGKILL, cgroup);
+        if (!r.PrivatePidNamespace && cgroup is not null) SignalAll(cgroup, Signals.SIGKILL);
         cgroup?.Destroy();
+        cgroup?.Dispose();
         dir.Remove();
         HookRunner.RunAll(r.Poststop, "poststop", OciState(r, ContainerStatus.Stopped));
     }
 
-    private static void SignalAll(ContainerRecord r, int signal, ICgroupManager? cgroup = null)
+    private static void SignalAll(ContainerRecord r, int signal)
     {
-        cgroup ??= CgroupManager.Create(CgroupLayout.Detect(), r.CgroupPath);
+        using var cgroup = CgroupManager.Create(CgroupLayout.Host, r.CgroupPath);
+        SignalAll(cgroup, signal);
+    }
+
+    private static void SignalAll(ICgroupManager cgroup, int signal)
+    {
         // Freeze first so nothing forks past the signal (runc does the same).
         bool froze = false;
         try

@@ -14,9 +14,9 @@ public static class RuntimeFeatures
         bool v1 = false, v2 = false;
         try
         {
-            var layout = CgroupLayout.Detect();
-            v1 = layout.HasV1;
-            v2 = layout.HasV2;
+            var layout = CgroupLayout.Host;
+            v1 = layout.V1Hierarchies.Count > 0;
+            v2 = layout.UnifiedMount is not null;
         }
         catch (Exception e) when (e is CgroupException or IOException)
         {
