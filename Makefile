@@ -34,9 +34,20 @@ native: $(NATIVE_OUT)/libcsrun_native.a $(NATIVE_OUT)/libcsrun_native.so
 
 NATIVE_CFLAGS := -O2 -g -Wall -Wextra -Werror -std=gnu11 -fPIC -fno-strict-aliasing -D_GNU_SOURCE -fstack-protector-strong
 
-$(NATIVE_OUT)/libcsrun_native.a: $(NATIVE_SRC)
+# csrun-exec: the static, library-free last hop before the container's program (CVE-2019-5736),
+# embedded in the helper library and exec'd from a sealed memfd.
+SHIM_CFLAGS := -Os -static -nostdlib -ffreestanding -fno-builtin -fno-tree-loop-distribute-patterns \
+	-fno-stack-protector -fno-asynchronous-unwind-tables -fno-pie -no-pie -Wl,--build-id=none -s
+
+$(NATIVE_OUT)/csrun-exec: native/shim/csrun-exec.c
+	@mkdir -p $(NATIVE_OUT)
+	@gcc $(SHIM_CFLAGS) -o $@ $<
+
+$(NATIVE_OUT)/libcsrun_native.a: $(NATIVE_SRC) $(NATIVE_OUT)/csrun-exec native/shim/blob.S
 	@mkdir -p $(NATIVE_OUT)/obj
+	@rm -f $(NATIVE_OUT)/obj/*.o
 	@set -e; for f in native/*.c; do gcc $(NATIVE_CFLAGS) -c $$f -o $(NATIVE_OUT)/obj/$$(basename $$f .c).o; done
+	@gcc -c native/shim/blob.S -Wa,-I$(NATIVE_OUT) -o $(NATIVE_OUT)/obj/shim_blob.o
 	@rm -f $@ && ar rcs $@ $(NATIVE_OUT)/obj/*.o
 
 $(NATIVE_OUT)/libcsrun_native.so: $(NATIVE_OUT)/libcsrun_native.a

@@ -1,0 +1,102 @@
+using Csrun.Engine;
+using Csrun.Engine.Specs;
+using Csrun.Linux;
+using static Csrun.Linux.MountFlags;
+
+namespace Csrun.Tests;
+
+/// <summary>In-process checks of the pure pieces: option parsing, signals, spec loading.</summary>
+public class UnitTests
+{
+    [Fact]
+    public void Mount_options_become_flags_propagation_and_data()
+    {
+        Assert.True(MountOptions.TryParse("tmpfs", ["nosuid", "strictatime", "mode=755", "size=65536k", "rprivate"], out var m, out _));
+        Assert.Equal(MS_NOSUID | MS_STRICTATIME, m.Flags);
+        Assert.Equal(MS_PRIVATE | MS_REC, m.Propagation);
+        Assert.Equal("mode=755,size=65536k", m.Data);
+        Assert.False(m.IsBind);
+
+        Assert.True(MountOptions.TryParse(null, ["rbind", "ro", "rw", "nodev"], out m, out _));
+        Assert.True(m.IsBind);
+        Assert.Equal(MS_BIND | MS_REC | MS_NODEV, m.Flags);
+        Assert.Equal(MS_RDONLY, m.ClearFlags);
+
+        Assert.True(MountOptions.TryParse("bind", ["suid"], out m, out _));
+        Assert.True(m.IsBind);
+        Assert.Equal(MS_NOSUID, m.ClearFlags);
+
+        Assert.False(MountOptions.TryParse("bind", ["rro"], out _, out string? err));
+        Assert.Contains("rro", err);
+    }
+
+    [Theory]
+    [InlineData("TERM", 15)]
+    [InlineData("SIGKILL", 9)]
+    [InlineData("sigusr1", 10)]
+    [InlineData("2", 2)]
+    [InlineData("RTMIN+2", 36)]
+    [InlineData("RTMAX", 64)]
+    public void Signals_parse_names_and_numbers(string text, int expected)
+    {
+        Assert.True(Signals.TryParse(text, out int sig));
+        Assert.Equal(expected, sig);
+    }
+
+    [Theory]
+    [InlineData("NOPE")]
+    [InlineData("0")]
+    [InlineData("65")]
+    [InlineData("RTMIN+40")]
+    public void Signals_reject_bad_input(string text) => Assert.False(Signals.TryParse(text, out _));
+
+    [Fact]
+    public void Spec_parse_names_the_field_of_a_wrong_type()
+    {
+        var e = Assert.Throws<ContainerException>(() => SpecLoader.Parse("{\"process\":{\"args\":\"sh\"}}"u8));
+        Assert.Contains("process.args", e.Message);
+        e = Assert.Throws<ContainerException>(() => SpecLoader.Parse("{\"linux\":{\"namespaces\":[{\"type\":1}]}}"u8));
+        Assert.Contains("linux.namespaces[0].type", e.Message);
+    }
+
+    [Fact]
+    public void Default_spec_round_trips()
+    {
+        var spec = DefaultSpec.Create();
+        var json = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(spec, Csrun.Oci.SpecJsonContext.Default.Spec);
+        var back = SpecLoader.Parse(json);
+        Assert.Equal(spec.Mounts!.Count, back.Mounts!.Count);
+        Assert.Equal("sh", back.Process!.Args![0]);
+        Assert.Equal(DefaultSpec.MaskedPaths, back.Linux!.MaskedPaths);
+    }
+
+    [Fact]
+    public void Device_rules_keep_spec_rules_first_then_defaults_then_spec_devices()
+    {
+        var spec = DefaultSpec.Create();
+        spec.Linux!.Devices = [new Csrun.Oci.LinuxDevice { Path = "/dev/fuse", Type = "c", Major = 10, Minor = 229 }];
+        var res = DeviceRules.WithDefaults(spec);
+        Assert.False(res.Devices![0].Allow);
+        Assert.Equal("rwm", res.Devices[0].Access);
+        Assert.Contains(res.Devices, d => d.Allow && d.Major == 1 && d.Minor == 3);
+        var last = res.Devices[^1];
+        Assert.True(last.Allow);
+        Assert.Equal(10, last.Major);
+        Assert.Equal(229, last.Minor);
+        // The spec itself is not modified.
+        Assert.Single(spec.Linux.Resources!.Devices!);
+    }
+
+    [Theory]
+    [InlineData("abc", true)]
+    [InlineData("a.b_c+d-1", true)]
+    [InlineData("..", false)]
+    [InlineData("a/b", false)]
+    [InlineData("", false)]
+    [InlineData("sp ace", false)]
+    public void Container_ids_follow_runc_rules(string id, bool ok)
+    {
+        if (ok) Csrun.Engine.State.StateStore.ValidateId(id);
+        else Assert.Throws<ContainerException>(() => Csrun.Engine.State.StateStore.ValidateId(id));
+    }
+}
