@@ -10,7 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "exec_sealed.h"
 
 extern const unsigned char csr_shim_start[];
 extern const unsigned char csr_shim_end[];
