@@ -1,0 +1,131 @@
+/*
+ * Internal declarations shared by the native helper's translation units. Not part of the ABI.
+ *
+ * Ground rule for everything reachable from the container child (spawn.c child side, rootfs.c,
+ * devices.c, process.c, hooks.c): the child is a raw clone of a multi-threaded .NET process, so
+ * any libc lock may be held by a thread that no longer exists in the child. Only async-signal-safe
+ * code is allowed there: no malloc, no stdio, no locale-dependent strerror, no glibc setxid
+ * wrappers (setuid & co. try to broadcast to the parent's threads: we use raw syscalls).
+ * Buffers are fixed-size, on the stack or in the child's private copy of static storage.
+ */
+#ifndef CSRUN_NATIVE_INTERNAL_H
+#define CSRUN_NATIVE_INTERNAL_H
+
+#include "csrun_native.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define CSR_HIDDEN __attribute__((visibility("hidden")))
+
+/* Propagation bits of mount(2); they must never be combined with other flags in one call. */
+#define CSR_MS_PROPAGATION (MS_SHARED | MS_SLAVE | MS_PRIVATE | MS_UNBINDABLE)
+
+/* ---- error / string helpers (util.c) ------------------------------------------------------ */
+
+/* Fills e->step with the concatenation of the NULL-terminated string list, truncating safely. */
+CSR_HIDDEN void csr_err(struct csr_error *e, int err, ...) __attribute__((sentinel));
+CSR_HIDDEN void csr_verr(struct csr_error *e, int err, va_list ap);
+
+/* Decimal formatting into a caller buffer (>= 24 bytes); returns buf. */
+CSR_HIDDEN char *csr_utoa(char *buf, unsigned long long v);
+CSR_HIDDEN char *csr_itoa(char *buf, long long v);
+
+/* strlcpy / strlcat semantics; return the length the result would have had. */
+CSR_HIDDEN size_t csr_strlcpy(char *dst, const char *src, size_t cap);
+CSR_HIDDEN size_t csr_strlcat(char *dst, const char *src, size_t cap);
+
+/* "/proc/self/fd/<fd>" into buf (>= 32 bytes). */
+CSR_HIDDEN const char *csr_procfd(char *buf, int fd);
+
+/* Untranslated errno text (strerrordesc_np): async-signal-safe unlike strerror(). */
+CSR_HIDDEN const char *csr_strerror(int err);
+
+/* write(2)/read(2) loops that retry on EINTR and short counts. */
+CSR_HIDDEN int csr_write_all(int fd, const void *buf, size_t len);
+CSR_HIDDEN int csr_write_file(const char *path, const char *data, size_t len);
+
+/* Resets every signal disposition to SIG_DFL (SIG_IGN survives execve, and the inherited .NET
+ * handlers must never run in a forked copy) and sets the signal mask to `mask` (NULL = empty). */
+CSR_HIDDEN void csr_reset_signals(void);
+
+/* Raw fork (clone with SIGCHLD): avoids glibc's atfork handlers, which are not safe in a copy of a
+ * multi-threaded process. *pidfd receives a pidfd when the kernel supports CLONE_PIDFD, else -1. */
+CSR_HIDDEN pid_t csr_raw_fork(int *pidfd, unsigned long extra_flags);
+
+/* Marks every fd >= from close-on-exec (close_range(2), or /proc/self/fd iteration fallback). */
+CSR_HIDDEN int csr_cloexec_from(int from);
+
+/* Line reader over a file with a fixed buffer. Lines longer than the buffer are returned
+ * truncated (*truncated = 1) and the rest is skipped: callers only need their leading fields. */
+struct csr_lines {
+    int fd;
+    size_t start, end;
+    int skip;
+    char buf[16384];
+};
+CSR_HIDDEN int csr_lines_open(struct csr_lines *l, const char *path);
+CSR_HIDDEN char *csr_lines_next(struct csr_lines *l, int *truncated);
+CSR_HIDDEN void csr_lines_close(struct csr_lines *l);
+
+/* Splits s in place on ' ' into at most max fields; returns the count. */
+CSR_HIDDEN int csr_split_fields(char *s, char **fields, int max);
+
+/* Decodes mountinfo's octal escapes (\040 etc.) in place. */
+CSR_HIDDEN void csr_unescape_mountinfo(char *s);
+
+/* ---- child context (spawn.c owns it) ------------------------------------------------------ */
+
+struct csr_ctx {
+    const struct csr_plan *plan;
+    int sync_fd;          /* child end of the sync channel */
+    int created;          /* 1 after "created" was reported: errors then go to fd 2 */
+    int has_mntns;        /* the container has a mount namespace (new or joined) */
+    int new_userns;
+    int new_cgroupns;     /* unshare CLONE_NEWCGROUP once placed in cgroups */
+    int has_cgroupns;     /* new or joined cgroup namespace: /proc/self/cgroup is ns-relative */
+    int has_userns;       /* new or joined user namespace */
+    int root_fd;          /* O_PATH fd of the rootfs after its self-bind, -1 before */
+    int fifo_fd;          /* O_PATH fd of the exec fifo, -1 when none */
+    size_t state_len;     /* bytes of state JSON in plan->state_buf */
+    char exe[PATH_MAX];   /* resolved argv[0] */
+    struct csr_error err; /* scratch for the current failure */
+};
+
+/* Reports c->err (to the parent before "created", else to fd 2) and exits. (spawn.c) */
+CSR_HIDDEN _Noreturn void csr_child_fail(struct csr_ctx *c);
+
+/* ---- rootfs.c ----------------------------------------------------------------------------- */
+
+enum csr_create { CSR_NO_CREATE = 0, CSR_CREATE_DIR = 1, CSR_CREATE_FILE = 2 };
+
+/* Opens path (absolute, inside the container) relative to root_fd without ever leaving it
+ * (openat2 RESOLVE_IN_ROOT), creating missing components when asked. Returns an O_PATH fd. */
+CSR_HIDDEN int csr_resolve_in_root(int root_fd, const char *path, enum csr_create create,
+                                   struct csr_error *e);
+CSR_HIDDEN int csr_setup_rootfs(struct csr_ctx *c);      /* propagation, self-bind, plan mounts */
+CSR_HIDDEN int csr_pivot_root(struct csr_ctx *c);        /* pivot_root / move+chroot / chroot */
+CSR_HIDDEN int csr_finalize_rootfs(struct csr_ctx *c);   /* readonly, masked, ro root */
+
+/* ---- devices.c ---------------------------------------------------------------------------- */
+
+CSR_HIDDEN int csr_setup_devices(struct csr_ctx *c);
+
+/* ---- process.c ---------------------------------------------------------------------------- */
+
+CSR_HIDDEN int csr_set_uts_and_sysctls(struct csr_ctx *c);
+CSR_HIDDEN int csr_before_pivot(struct csr_ctx *c);        /* exec fifo O_PATH, oom_score_adj */
+CSR_HIDDEN int csr_setup_process(struct csr_ctx *c);      /* rlimits .. executable lookup */
+CSR_HIDDEN int csr_wait_exec_fifo(struct csr_ctx *c);
+CSR_HIDDEN _Noreturn void csr_exec(struct csr_ctx *c);
+
+/* ---- hooks.c ------------------------------------------------------------------------------ */
+
+CSR_HIDDEN int csr_run_hooks(const struct csr_hook *hooks, int n, const char *state, size_t len,
+                             struct csr_error *e);
+
+#endif

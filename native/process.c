@@ -1,0 +1,275 @@
+/*
+ * The container process itself: UTS names and sysctls, the exec fifo, rlimits, oom score, ids,
+ * umask, cwd, executable lookup, fd hygiene and execve.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int csr_set_uts_and_sysctls(struct csr_ctx *c)
+{
+    const struct csr_plan *p = c->plan;
+    struct csr_error *e = &c->err;
+    if (p->hostname && sethostname(p->hostname, strlen(p->hostname)) < 0) {
+        csr_err(e, errno, "sethostname ", p->hostname, NULL);
+        return -1;
+    }
+    if (p->domainname && setdomainname(p->domainname, strlen(p->domainname)) < 0) {
+        csr_err(e, errno, "setdomainname ", p->domainname, NULL);
+        return -1;
+    }
+    /* Written through the host's /proc before pivot_root: namespaced sysctls (net.*, ipc kernel.*,
+     * kernel.hostname...) resolve against the writer's namespaces, which are the container's. */
+    for (int i = 0; i < p->n_sysctls; i++) {
+        const char *key = p->sysctls[i].key, *value = p->sysctls[i].value;
+        char path[PATH_MAX] = "/proc/sys/";
+        size_t base = strlen(path);
+        if (!key || !value || csr_strlcat(path, key, sizeof path) >= sizeof path) {
+            csr_err(e, EINVAL, "sysctl ", key ? key : "(null)", NULL);
+            return -1;
+        }
+        /* "net.ipv4.ip_forward" -> net/ipv4/ip_forward; a key already in slash form keeps its
+         * dots (interface names like eth0.100). */
+        if (!strchr(key, '/'))
+            for (char *q = path + base; *q; q++)
+                if (*q == '.')
+                    *q = '/';
+        for (const char *q = path + base; *q;) {
+            const char *s = strchr(q, '/');
+            size_t l = s ? (size_t)(s - q) : strlen(q);
+            if (l == 0 || (l == 2 && q[0] == '.' && q[1] == '.') || (l == 1 && q[0] == '.')) {
+                csr_err(e, EINVAL, "sysctl ", key, ": bad key", NULL);
+                return -1;
+            }
+            q += l + (s ? 1 : 0);
+        }
+        if (csr_write_file(path, value, strlen(value)) < 0) {
+            csr_err(e, errno, "write sysctl ", key, NULL);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int csr_before_pivot(struct csr_ctx *c)
+{
+    const struct csr_plan *p = c->plan;
+    struct csr_error *e = &c->err;
+    /* The fifo is a host path: hold it as O_PATH now and reopen it for writing through
+     * /proc/self/fd after pivot_root, once we are "created". */
+    if (p->exec_fifo) {
+        c->fifo_fd = open(p->exec_fifo, O_PATH | O_CLOEXEC);
+        if (c->fifo_fd < 0) {
+            csr_err(e, errno, "open exec fifo ", p->exec_fifo, NULL);
+            return -1;
+        }
+    }
+    /* Through the host's /proc, so it works even if the container mounts no /proc; before setuid
+     * because lowering the score needs CAP_SYS_RESOURCE. */
+    if (p->set_oom_score_adj) {
+        char v[24];
+        csr_itoa(v, p->oom_score_adj);
+        if (csr_write_file("/proc/self/oom_score_adj", v, strlen(v)) < 0) {
+            csr_err(e, errno, "write oom_score_adj ", v, NULL);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static const char *rlimit_name(int r)
+{
+    static const char *const names[] = {
+        [RLIMIT_CPU] = "RLIMIT_CPU",         [RLIMIT_FSIZE] = "RLIMIT_FSIZE",
+        [RLIMIT_DATA] = "RLIMIT_DATA",       [RLIMIT_STACK] = "RLIMIT_STACK",
+        [RLIMIT_CORE] = "RLIMIT_CORE",       [RLIMIT_RSS] = "RLIMIT_RSS",
+        [RLIMIT_NPROC] = "RLIMIT_NPROC",     [RLIMIT_NOFILE] = "RLIMIT_NOFILE",
+        [RLIMIT_MEMLOCK] = "RLIMIT_MEMLOCK", [RLIMIT_AS] = "RLIMIT_AS",
+        [RLIMIT_LOCKS] = "RLIMIT_LOCKS",     [RLIMIT_SIGPENDING] = "RLIMIT_SIGPENDING",
+        [RLIMIT_MSGQUEUE] = "RLIMIT_MSGQUEUE", [RLIMIT_NICE] = "RLIMIT_NICE",
+        [RLIMIT_RTPRIO] = "RLIMIT_RTPRIO",   [RLIMIT_RTTIME] = "RLIMIT_RTTIME",
+    };
+    if (r >= 0 && r < (int)(sizeof names / sizeof names[0]) && names[r])
+        return names[r];
+    return "unknown resource";
+}
+
+/* Like Go's exec.LookPath check: a regular-ish file with an execute bit that we may execute. */
+static int check_executable(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return -1;
+    if (S_ISDIR(st.st_mode) || !(st.st_mode & 0111)) {
+        errno = EACCES;
+        return -1;
+    }
+    return access(path, X_OK);
+}
+
+static int lookup_executable(struct csr_ctx *c)
+{
+    const struct csr_plan *p = c->plan;
+    struct csr_error *e = &c->err;
+    const char *name = p->argv[0];
+    if (strchr(name, '/')) {
+        if (check_executable(name) < 0) {
+            csr_err(e, errno, "exec: \"", name, "\"", NULL);
+            return -1;
+        }
+        if (csr_strlcpy(c->exe, name, sizeof c->exe) >= sizeof c->exe) {
+            csr_err(e, ENAMETOOLONG, "exec: \"", name, "\"", NULL);
+            return -1;
+        }
+        return 0;
+    }
+    const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    for (const char *const *ev = p->envp; ev && *ev; ev++)
+        if (strncmp(*ev, "PATH=", 5) == 0) {
+            path = *ev + 5;
+            break;
+        }
+    if (name[0]) {
+        for (const char *d = path;;) {
+            const char *colon = strchr(d, ':');
+            size_t dl = colon ? (size_t)(colon - d) : strlen(d);
+            char cand[PATH_MAX];
+            if (dl == 0) {
+                csr_strlcpy(cand, ".", sizeof cand); /* empty entry = current directory */
+            } else if (dl < sizeof cand) {
+                memcpy(cand, d, dl);
+                cand[dl] = '\0';
+            } else {
+                cand[0] = '\0';
+            }
+            if (cand[0] && csr_strlcat(cand, "/", sizeof cand) < sizeof cand &&
+                csr_strlcat(cand, name, sizeof cand) < sizeof cand && check_executable(cand) == 0) {
+                csr_strlcpy(c->exe, cand, sizeof c->exe);
+                return 0;
+            }
+            if (!colon)
+                break;
+            d = colon + 1;
+        }
+    }
+    csr_err(e, ENOENT, "exec: \"", name, "\": executable file not found in $PATH", NULL);
+    return -1;
+}
+
+static int do_chdir(struct csr_ctx *c)
+{
+    const char *cwd = c->plan->cwd;
+    if (chdir(cwd) < 0) {
+        csr_err(&c->err, errno, "chdir to cwd (\"", cwd, "\") set in config.json failed", NULL);
+        return -1;
+    }
+    return 0;
+}
+
+int csr_setup_process(struct csr_ctx *c)
+{
+    const struct csr_plan *p = c->plan;
+    struct csr_error *e = &c->err;
+
+    for (int i = 0; i < p->n_rlimits; i++) {
+        struct rlimit rl = {.rlim_cur = p->rlimits[i].soft, .rlim_max = p->rlimits[i].hard};
+        if (setrlimit(p->rlimits[i].resource, &rl) < 0) {
+            csr_err(e, errno, "setrlimit ", rlimit_name(p->rlimits[i].resource), NULL);
+            return -1;
+        }
+    }
+
+    /* As runc: chdir before dropping privileges (the runtime may reach directories the container
+     * user cannot), retry after when only permissions stopped us (root-squashed volumes). */
+    int chdir_pending = p->cwd != NULL;
+    if (chdir_pending) {
+        if (chdir(p->cwd) == 0)
+            chdir_pending = 0;
+        else if (errno != EACCES && errno != EPERM)
+            return do_chdir(c);
+    }
+
+    /* Raw syscalls: glibc's wrappers would try to broadcast the change to the parent's threads. */
+    int ngroups = p->n_additional_gids > 0 ? p->n_additional_gids : 0;
+    if (syscall(SYS_setgroups, (size_t)ngroups, ngroups ? p->additional_gids : NULL) < 0) {
+        /* In a user namespace with setgroups "deny" dropping to zero groups is not possible and not
+         * meaningful; anything else is an error. */
+        if (!(errno == EPERM && ngroups == 0 && c->has_userns)) {
+            csr_err(e, errno, "setgroups", NULL);
+            return -1;
+        }
+    }
+    char n[24];
+    if (syscall(SYS_setresgid, p->gid, p->gid, p->gid) < 0) {
+        csr_err(e, errno, "setgid ", csr_utoa(n, p->gid), NULL);
+        return -1;
+    }
+    if (syscall(SYS_setresuid, p->uid, p->uid, p->uid) < 0) {
+        csr_err(e, errno, "setuid ", csr_utoa(n, p->uid), NULL);
+        return -1;
+    }
+    if (p->umask >= 0)
+        umask((mode_t)p->umask);
+    if (chdir_pending && do_chdir(c) < 0)
+        return -1;
+
+    /* CVE-2024-21626: a cwd reached through a leaked fd (/proc/self/fd/N) would lie outside our
+     * root; the kernel then reports it as "(unreachable)/...". */
+    char cwd[PATH_MAX];
+    long r = syscall(SYS_getcwd, cwd, sizeof cwd);
+    if (r < 0 || cwd[0] != '/') {
+        csr_err(e, r < 0 ? errno : 0,
+                "current working directory is outside of container mount namespace root -- possible container breakout detected",
+                NULL);
+        return -1;
+    }
+    return lookup_executable(c);
+}
+
+int csr_wait_exec_fifo(struct csr_ctx *c)
+{
+    struct csr_error *e = &c->err;
+    if (c->fifo_fd < 0)
+        return 0;
+    char path[32];
+    int fd;
+    /* Blocks until `csrun start` opens the read side. */
+    do
+        fd = open(csr_procfd(path, c->fifo_fd), O_WRONLY | O_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+        csr_err(e, errno, "open exec fifo", NULL);
+        return -1;
+    }
+    if (csr_write_all(fd, "0", 1) < 0) {
+        csr_err(e, errno, "write exec fifo", NULL);
+        close(fd);
+        return -1;
+    }
+    close(fd);
+    close(c->fifo_fd);
+    c->fifo_fd = -1;
+    return 0;
+}
+
+_Noreturn void csr_exec(struct csr_ctx *c)
+{
+    const struct csr_plan *p = c->plan;
+    static const char *const empty[] = {NULL};
+    /* Every fd the runtime opened is O_CLOEXEC already; this catches whatever the .NET process
+     * holds without it (CVE-2024-21626). Preserved fds (3 .. 3+preserve_fds-1) pass unchanged. */
+    int from = 3 + (p->preserve_fds > 0 ? p->preserve_fds : 0);
+    if (csr_cloexec_from(from) < 0) {
+        csr_err(&c->err, errno, "mark fds close-on-exec", NULL);
+        csr_child_fail(c);
+    }
+    execve(c->exe, (char *const *)p->argv, (char *const *)(p->envp ? p->envp : empty));
+    csr_err(&c->err, errno, "exec ", c->exe, NULL);
+    csr_child_fail(c);
+}
