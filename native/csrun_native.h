@@ -19,6 +19,29 @@
  *   csr_child_release(child)   close the sync channel; the child is left on its own.
  * On any error the functions return -1 with csr_error filled (step text + errno) and the child is killed
  * and reaped (when it is still our child).
+ *
+ * Details of the implementation (the native/ sources) the caller can rely on:
+ *   - csr_spawn returns once the child has joined/created its namespaces (setns errors surface there).
+ *     All calls must come from one thread that stays alive until "created": the child's
+ *     PR_SET_PDEATHSIG fires when that *thread* exits.
+ *   - With a new user namespace the caller writes /proc/<pid>/uid_map and gid_map before the MOUNTS
+ *     resume; the child then becomes root of the namespace.
+ *   - A pid namespace joined by path uses a double fork; the real init is forked with CLONE_PARENT, so
+ *     child->direct is normally still 1 (it is the caller's child); it is 0 only when the kernel refuses
+ *     CLONE_PARENT, and then the caller's subreaper reaps it. child->pidfd comes from pidfd_open there.
+ *   - state_buf must hold state_len + 1 bytes (the child NUL-terminates it), else the resume fails E2BIG.
+ *   - After "created" the child waits for csr_child_release (EOF on the channel), then for the exec
+ *     fifo, then runs the startContainer hooks and execs. Failures from then on are printed as
+ *     "csrun: <step>: <strerror>" on the container's fd 2 and the init exits 127.
+ *   - csr_child_abort kills (pidfd_send_signal when possible), reaps when direct, closes sync_fd and
+ *     pidfd, and sets pid to 0, so a second abort is a no-op. The internal aborts on error do the same:
+ *     after a failed csr_spawn/csr_child_resume nothing of the child is left for the caller to close.
+ *   - csr_child_release closes only sync_fd; pidfd stays the caller's to close.
+ *   - Step texts are stable, e.g. "mount proc on /proc", "mount /host/src on /dst", "mknod /dev/null",
+ *     "exec: \"foo\": executable file not found in $PATH" (ENOENT), "chdir to cwd (\"/x\") set in
+ *     config.json failed", "hook <path> exited with status N" / "killed by signal N" / "timed out after
+ *     N seconds" (err 0), "exec hook <path>" (errno of execve), "container init exited with status N
+ *     while ..." (err 0) when the init died without reporting.
  */
 #ifndef CSRUN_NATIVE_H
 #define CSRUN_NATIVE_H

@@ -89,6 +89,7 @@ struct csr_ctx {
     int new_cgroupns;     /* unshare CLONE_NEWCGROUP once placed in cgroups */
     int has_cgroupns;     /* new or joined cgroup namespace: /proc/self/cgroup is ns-relative */
     int has_userns;       /* new or joined user namespace */
+    int has_utsns;        /* new or joined UTS namespace */
     int root_fd;          /* O_PATH fd of the rootfs after its self-bind, -1 before */
     int fifo_fd;          /* O_PATH fd of the exec fifo, -1 when none */
     size_t state_len;     /* bytes of state JSON in plan->state_buf */
@@ -118,7 +119,8 @@ CSR_HIDDEN int csr_setup_devices(struct csr_ctx *c);
 /* ---- process.c ---------------------------------------------------------------------------- */
 
 CSR_HIDDEN int csr_set_uts_and_sysctls(struct csr_ctx *c);
-CSR_HIDDEN int csr_before_pivot(struct csr_ctx *c);        /* exec fifo O_PATH, oom_score_adj */
+CSR_HIDDEN int csr_set_oom_score(struct csr_ctx *c);
+CSR_HIDDEN int csr_open_exec_fifo(struct csr_ctx *c);
 CSR_HIDDEN int csr_setup_process(struct csr_ctx *c);      /* rlimits .. executable lookup */
 CSR_HIDDEN int csr_wait_exec_fifo(struct csr_ctx *c);
 CSR_HIDDEN _Noreturn void csr_exec(struct csr_ctx *c);

@@ -16,6 +16,11 @@ int csr_set_uts_and_sysctls(struct csr_ctx *c)
 {
     const struct csr_plan *p = c->plan;
     struct csr_error *e = &c->err;
+    /* Without a UTS namespace of its own the container would rename the host. */
+    if ((p->hostname || p->domainname) && !c->has_utsns) {
+        csr_err(e, EINVAL, "cannot set hostname/domainname without a private UTS namespace", NULL);
+        return -1;
+    }
     if (p->hostname && sethostname(p->hostname, strlen(p->hostname)) < 0) {
         csr_err(e, errno, "sethostname ", p->hostname, NULL);
         return -1;
@@ -57,7 +62,7 @@ int csr_set_uts_and_sysctls(struct csr_ctx *c)
     return 0;
 }
 
-int csr_before_pivot(struct csr_ctx *c)
+int csr_open_exec_fifo(struct csr_ctx *c)
 {
     const struct csr_plan *p = c->plan;
     struct csr_error *e = &c->err;
@@ -70,15 +75,23 @@ int csr_before_pivot(struct csr_ctx *c)
             return -1;
         }
     }
-    /* Through the host's /proc, so it works even if the container mounts no /proc; before setuid
-     * because lowering the score needs CAP_SYS_RESOURCE. */
-    if (p->set_oom_score_adj) {
-        char v[24];
-        csr_itoa(v, p->oom_score_adj);
-        if (csr_write_file("/proc/self/oom_score_adj", v, strlen(v)) < 0) {
-            csr_err(e, errno, "write oom_score_adj ", v, NULL);
-            return -1;
-        }
+    return 0;
+}
+
+int csr_set_oom_score(struct csr_ctx *c)
+{
+    const struct csr_plan *p = c->plan;
+    /* Done first thing in the child, like runc does before entering namespaces: through the host's
+     * /proc (works even if the container mounts none), with the runtime's credentials (lowering the
+     * score needs CAP_SYS_RESOURCE; and once we are root of a new user namespace the non-dumpable
+     * /proc/self files, owned by the global root, are no longer writable to us). */
+    if (!p->set_oom_score_adj)
+        return 0;
+    char v[24];
+    csr_itoa(v, p->oom_score_adj);
+    if (csr_write_file("/proc/self/oom_score_adj", v, strlen(v)) < 0) {
+        csr_err(&c->err, errno, "write oom_score_adj ", v, NULL);
+        return -1;
     }
     return 0;
 }

@@ -553,6 +553,18 @@ int csr_setup_rootfs(struct csr_ctx *c)
     return 0;
 }
 
+/* The rootfs was bound from a parent we made private, so it starts private: an explicit
+ * rootfsPropagation (e.g. "shared") must be applied to the new "/" again after the switch. */
+static int apply_root_propagation(struct csr_ctx *c)
+{
+    unsigned long prop = (unsigned long)c->plan->rootfs_propagation;
+    if (prop && mount(NULL, "/", NULL, prop, NULL) < 0) {
+        csr_err(&c->err, errno, "set propagation of / after pivot_root", NULL);
+        return -1;
+    }
+    return 0;
+}
+
 int csr_pivot_root(struct csr_ctx *c)
 {
     const struct csr_plan *p = c->plan;
@@ -576,7 +588,7 @@ int csr_pivot_root(struct csr_ctx *c)
             csr_err(e, errno, "move rootfs ", p->rootfs, " to / (no pivot)", NULL);
             return -1;
         }
-        return 0;
+        return apply_root_propagation(c);
     }
     /* runc's pivot_root(".", "."): stack the old root under the new one, then detach it, without
      * needing a directory inside the rootfs to park the old root in. */
@@ -609,6 +621,8 @@ int csr_pivot_root(struct csr_ctx *c)
         r = 0;
     close(oldroot);
     close(newroot);
+    if (r == 0)
+        r = apply_root_propagation(c);
     return r;
 }
 

@@ -277,6 +277,7 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
     c->new_cgroupns = (new_ns & CLONE_NEWCGROUP) != 0;
     c->has_cgroupns = ((new_ns | join_ns) & CLONE_NEWCGROUP) != 0;
     c->has_userns = ((new_ns | join_ns) & CLONE_NEWUSER) != 0;
+    c->has_utsns = ((new_ns | join_ns) & CLONE_NEWUTS) != 0;
 
     close(parent_end);
     /* The inherited handlers are .NET's: running one here would poke the parent's signal pipe. */
@@ -290,6 +291,8 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
     if (plan->cgroup_fd >= 3 + (plan->preserve_fds > 0 ? plan->preserve_fds : 0))
         close(plan->cgroup_fd);
 
+    if (csr_set_oom_score(c) < 0)
+        csr_child_fail(c);
     child_join_namespaces(c);
 
     if (late_unshare) {
@@ -358,7 +361,7 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
     if (csr_run_hooks(plan->create_container_hooks, plan->n_create_container_hooks, plan->state_buf,
                       c->state_len, &c->err) < 0)
         csr_child_fail(c);
-    if (csr_before_pivot(c) < 0 || csr_pivot_root(c) < 0 || csr_finalize_rootfs(c) < 0 ||
+    if (csr_open_exec_fifo(c) < 0 || csr_pivot_root(c) < 0 || csr_finalize_rootfs(c) < 0 ||
         csr_setup_process(c) < 0)
         csr_child_fail(c);
 
