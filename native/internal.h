@@ -59,6 +59,8 @@ CSR_HIDDEN pid_t csr_raw_fork(int *pidfd, unsigned long extra_flags);
 
 /* Marks every fd >= from close-on-exec (close_range(2), or /proc/self/fd iteration fallback). */
 CSR_HIDDEN int csr_cloexec_from(int from);
+/* Closes fds >= from except keep (close_range; kernel >= 5.9). */
+CSR_HIDDEN void csr_close_inherited(int from, int keep);
 
 /* Line reader over a file with a fixed buffer. Lines longer than the buffer are returned
  * truncated (*truncated = 1) and the rest is skipped: callers only need their leading fields. */

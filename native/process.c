@@ -3,6 +3,7 @@
  * umask, cwd, executable lookup, fd hygiene and execve.
  */
 #include "internal.h"
+#include "exec_sealed.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -282,7 +283,14 @@ _Noreturn void csr_exec(struct csr_ctx *c)
         csr_err(&c->err, errno, "mark fds close-on-exec", NULL);
         csr_child_fail(c);
     }
-    execve(c->exe, (char *const *)p->argv, (char *const *)(p->envp ? p->envp : empty));
+    /* Not execve(c->exe): the shim from a sealed memfd takes the last hop, so /proc/self/exe never
+     * names the runtime's binary while the container's program is being loaded (CVE-2019-5736). */
+    int shim = csr_shim_memfd();
+    if (shim < 0) {
+        csr_err(&c->err, errno, "create the sealed exec shim", NULL);
+        csr_child_fail(c);
+    }
+    csr_exec_sealed(shim, c->exe, (char *const *)p->argv, (char *const *)(p->envp ? p->envp : empty));
     csr_err(&c->err, errno, "exec ", c->exe, NULL);
     csr_child_fail(c);
 }

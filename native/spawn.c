@@ -287,9 +287,11 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
     /* Non-dumpable until execve (which resets it): other processes that may enter the container's
      * namespaces cannot ptrace us or open /proc/<pid>/exe, i.e. the runtime binary (CVE-2019-5736). */
     prctl(PR_SET_DUMPABLE, 0);
-    /* The cgroup fd is the parent's business; do not carry a host directory fd around. */
-    if (plan->cgroup_fd >= 3 + (plan->preserve_fds > 0 ? plan->preserve_fds : 0))
-        close(plan->cgroup_fd);
+    /* Drop every fd inherited from the runtime right away (CVE-2024-21626): the state directory's
+     * flock, the cgroup directory fd, whatever .NET holds. Held until exec they would keep locks and
+     * give the container a way out through /proc/self/fd while cwd is resolved. Keep stdio, the
+     * preserved fds and our end of the sync channel. */
+    csr_close_inherited(3 + (plan->preserve_fds > 0 ? plan->preserve_fds : 0), sync_fd);
 
     if (csr_set_oom_score(c) < 0)
         csr_child_fail(c);

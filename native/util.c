@@ -153,6 +153,17 @@ pid_t csr_raw_fork(int *pidfd, unsigned long extra_flags)
     return (pid_t)r;
 }
 
+void csr_close_inherited(int from, int keep)
+{
+    if (keep >= from) {
+        if (keep > from)
+            syscall(SYS_close_range, (unsigned)from, (unsigned)keep - 1, 0U);
+        syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0U);
+    } else {
+        syscall(SYS_close_range, (unsigned)from, ~0U, 0U);
+    }
+}
+
 int csr_cloexec_from(int from)
 {
     if (syscall(SYS_close_range, (unsigned)from, ~0U, CLOSE_RANGE_CLOEXEC) == 0)

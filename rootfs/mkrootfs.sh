@@ -31,6 +31,7 @@ G
 echo busybox > "$tmp/etc/hostname"
 chown 1000:1000 "$tmp/home/user"
 rm -rf "$dest"; mkdir -p "$(dirname "$dest")"
+chmod 755 "$tmp"
 mv "$tmp" "$dest"
 trap - EXIT
 echo "rootfs: $dest"

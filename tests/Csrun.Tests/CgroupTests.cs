@@ -60,17 +60,20 @@ public class CgroupTests
     public void Device_cgroup_denies_devices_not_allowed()
     {
         using var sb = new Sandbox();
-        // /dev/mem (c 1:1) is created but not allowed by the device rules: opening it must fail.
+        // Any node may be created (runc's default "c *:* m"), but only allowed devices may be opened:
+        // /dev/kmsg (c 1:11) is a spec device and allowed, a hand-made /dev/mem2 (c 1:1) is not.
         string bundle = sb.Bundle(s =>
         {
             s.Linux!.Devices = [new LinuxDevice { Path = "/dev/kmsg", Type = "c", Major = 1, Minor = 11, FileMode = 0x1B6 }];
             s.Linux.Resources!.Devices = [new LinuxDeviceCgroup { Allow = false, Access = "rwm" }];
-        }, "sh", "-c", "mknod /dev/mem2 c 1 1 2>&1; echo mknod=$?; head -c1 /dev/zero | wc -c; head -c1 /dev/kmsg >/dev/null 2>&1; echo kmsg=$?");
+        }, "sh", "-c", "mknod /dev/mem2 c 1 1; echo mknod=$?; head -c1 /dev/mem2 2>&1; echo mem=$?; head -c1 /dev/zero | wc -c; echo > /dev/kmsg; echo kmsg=$?");
         var r = sb.RunContainer(bundle);
         Assert.True(r.ExitCode == 0, r.ToString());
-        Assert.Contains("mknod=1", r.Stdout);
+        Assert.Contains("mknod=0", r.Stdout);
         Assert.Contains("Operation not permitted", r.Stdout);
+        Assert.Contains("mem=1", r.Stdout);
         Assert.Contains("\n1\n", r.Stdout);
+        Assert.Contains("kmsg=0", r.Stdout);
     }
 
     [Fact]

@@ -87,9 +87,9 @@ public class LifecycleTests
     {
         using var sb = new Sandbox();
         string id = sb.NewId();
-        string exitFile = Path.Combine(sb.Dir, "exit");
         // run in the background: the signal ends the container and run reports 128+N.
-        var run = Task.Run(() => sb.Csrun("run", "--bundle", sb.Bundle(null, "sleep", "300"), id));
+        // No pid namespace: as a namespace's init, sleep would ignore TERM and USR1 (it has no handlers).
+        var run = Task.Run(() => sb.Csrun("run", "--bundle", sb.Bundle(s => s.Linux!.Namespaces!.RemoveAll(n => n.Type == "pid"), "sleep", "300"), id));
         for (int i = 0; i < 400 && sb.Csrun("state", id).Stdout.Contains("\"running\"") == false; i++) Thread.Sleep(25);
         var k = sb.Csrun("kill", id, signal);
         Assert.True(k.ExitCode == 0, k.ToString());

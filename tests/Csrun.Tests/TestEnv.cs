@@ -103,28 +103,44 @@ public sealed class Sandbox : IDisposable
 
     public static ProcResult Exec(string file, params string[] args) => Run(file, args, TimeSpan.FromSeconds(60));
 
-    public static ProcResult Run(string file, IEnumerable<string> args, TimeSpan timeout, string? stdin = null)
+    /// <summary>
+    /// Runs a command with stdout and stderr going to files, not pipes: a detached container inherits
+    /// them and may hold them open for as long as it lives, so "read to EOF" would never end.
+    /// </summary>
+    public static ProcResult Run(string file, IEnumerable<string> args, TimeSpan timeout)
     {
-        var psi = new ProcessStartInfo(file)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
+        string tmp = Path.Combine(Path.GetTempPath(), "csrun-out-" + Guid.NewGuid().ToString("N"));
+        var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add("exec \"$@\" </dev/null >\"$CSRUN_T_OUT\" 2>\"$CSRUN_T_ERR\"");
+        psi.ArgumentList.Add("sh");
+        psi.ArgumentList.Add(file);
         foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = System.Diagnostics.Process.Start(psi)!;
-        if (stdin is not null) p.StandardInput.Write(stdin);
-        p.StandardInput.Close();
-        var so = p.StandardOutput.ReadToEndAsync();
-        var se = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(timeout))
+        psi.Environment["CSRUN_T_OUT"] = tmp + ".out";
+        psi.Environment["CSRUN_T_ERR"] = tmp + ".err";
+        try
         {
-            p.Kill(true);
-            throw new TimeoutException($"{file} {string.Join(' ', args)} did not finish in {timeout}");
+            using var p = System.Diagnostics.Process.Start(psi)!;
+            if (!p.WaitForExit(timeout))
+            {
+                p.Kill(true);
+                throw new TimeoutException($"{file} {string.Join(' ', args)} did not finish in {timeout}");
+            }
+            return new ProcResult(p.ExitCode, ReadShared(tmp + ".out"), ReadShared(tmp + ".err"));
         }
-        p.WaitForExit();
-        return new ProcResult(p.ExitCode, so.Result, se.Result);
+        finally
+        {
+            File.Delete(tmp + ".out");
+            File.Delete(tmp + ".err");
+        }
+    }
+
+    private static string ReadShared(string path)
+    {
+        if (!File.Exists(path)) return "";
+        using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        using var sr = new StreamReader(fs);
+        return sr.ReadToEnd();
     }
 
     public void Dispose()
