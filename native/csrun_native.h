@@ -159,6 +159,10 @@ struct csr_plan {
     /* Scratch for the state JSON that the parent sends with each resume (hooks read it on stdin). */
     char *state_buf;
     uint64_t state_buf_cap;
+
+    /* Name of a new session keyring to join ("_ses.<id>", as runc), so containers do not share the
+     * caller's keys; NULL keeps the caller's (--no-new-keyring). */
+    const char *session_keyring;
 };
 
 struct csr_error {

@@ -132,4 +132,7 @@ CSR_HIDDEN _Noreturn void csr_exec(struct csr_ctx *c);
 CSR_HIDDEN int csr_run_hooks(const struct csr_hook *hooks, int n, const char *state, size_t len,
                              struct csr_error *e);
 
+/* Joins plan->session_keyring (a fresh session keyring), before the ids change. */
+CSR_HIDDEN int csr_join_session_keyring(struct csr_ctx *c);
+
 #endif

@@ -272,6 +272,20 @@ int csr_wait_exec_fifo(struct csr_ctx *c)
     return 0;
 }
 
+int csr_join_session_keyring(struct csr_ctx *c)
+{
+    const char *name = c->plan->session_keyring;
+    if (!name)
+        return 0;
+    /* KEYCTL_JOIN_SESSION_KEYRING (1): keys the caller holds stay out of the container. A kernel
+     * built without keys says ENOSYS; like runc, that is not an error. */
+    if (syscall(SYS_keyctl, 1, name, 0, 0, 0) < 0 && errno != ENOSYS) {
+        csr_err(&c->err, errno, "join session keyring ", name, NULL);
+        return -1;
+    }
+    return 0;
+}
+
 _Noreturn void csr_exec(struct csr_ctx *c)
 {
     const struct csr_plan *p = c->plan;

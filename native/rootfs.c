@@ -18,6 +18,8 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -503,8 +505,14 @@ static int mount_one(struct csr_ctx *c, const struct csr_mount *m)
     }
     if (!fstype || (m->flags & MS_BIND) || strcmp(fstype, "bind") == 0)
         return bind_mount(c, m->source, m->destination, m->flags | MS_BIND, m->clear_flags, m->propagation);
-    if (strcmp(fstype, "cgroup") == 0)
-        return mount_cgroup_v1(c, m);
+    /* "cgroup" means "the host's cgroups": the v1 layout, or cgroup2 itself on a unified host (runc). */
+    if (strcmp(fstype, "cgroup") == 0) {
+        struct statfs sf;
+        if (statfs("/sys/fs/cgroup", &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC)
+            fstype = "cgroup2";
+        else
+            return mount_cgroup_v1(c, m);
+    }
 
     const char *source = m->source && m->source[0] ? m->source : fstype;
     if (fs_mount(c, source, m->destination, fstype, (unsigned long)m->flags, m->data) < 0) {

@@ -364,7 +364,7 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
                       c->state_len, &c->err) < 0)
         csr_child_fail(c);
     if (csr_open_exec_fifo(c) < 0 || csr_pivot_root(c) < 0 || csr_finalize_rootfs(c) < 0 ||
-        csr_setup_process(c) < 0)
+        csr_join_session_keyring(c) < 0 || csr_setup_process(c) < 0)
         csr_child_fail(c);
 
     /* From here on the container lives on its own: the runtime (`csrun create`) exits. */

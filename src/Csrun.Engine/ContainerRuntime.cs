@@ -63,11 +63,13 @@ public sealed class ContainerRuntime(string root, bool systemdCgroup = false)
         {
             HookRunner.RunAll(record.Poststart, "poststart", OciState(record, ContainerStatus.Running));
             status = WaitExit(pid);
+            PhaseTimer.Mark("wait exit");
         }
         try
         {
             using var dir = _store.Open(o.Id);
             Destroy(dir, force: true);
+            PhaseTimer.Mark("destroy");
         }
         catch (ContainerException)
         {
@@ -78,13 +80,16 @@ public sealed class ContainerRuntime(string root, bool systemdCgroup = false)
 
     private unsafe ContainerDir CreateContainer(CreateOptions o, bool gated, out Oci.Spec spec)
     {
+        PhaseTimer.Mark("startup");
         string bundle = Path.GetFullPath(o.Bundle);
         spec = SpecLoader.Load(bundle);
+        PhaseTimer.Mark("load config.json");
         SpecValidator.Validate(spec, bundle);
         if (spec.Process!.Terminal)
             throw new ContainerException("config.json: process.terminal: terminals are not supported by this version of csrun");
         string rootfs = SpecValidator.RootfsPath(spec, bundle);
         string cgroupPath = CgroupPaths.Resolve(spec.Linux?.CgroupsPath, o.Id, systemdCgroup);
+        PhaseTimer.Mark("validate");
 
         var dir = _store.CreateNew(o.Id);
         ICgroupManager? cgroup = null;
@@ -103,9 +108,12 @@ public sealed class ContainerRuntime(string root, bool systemdCgroup = false)
             record.Poststop = spec.Hooks?.Poststop;
             record.PrivatePidNamespace = spec.Linux?.Namespaces?.Exists(n => n.Type == "pid" && string.IsNullOrEmpty(n.Path)) == true;
 
+            PhaseTimer.Mark("state dir");
             cgroup = CgroupManager.Create(CgroupLayout.Host, cgroupPath);
             cgroup.Create();
+            PhaseTimer.Mark("cgroup create");
             cgroup.Set(DeviceRules.WithDefaults(spec));
+            PhaseTimer.Mark("cgroup set");
 
             string? fifo = null;
             if (gated)
@@ -117,11 +125,13 @@ public sealed class ContainerRuntime(string root, bool systemdCgroup = false)
             var state = new ContainerState { Id = o.Id, Status = ContainerStatus.Creating, Bundle = bundle, Annotations = spec.Annotations };
             byte[] probe = HookRunner.StateJson(state);
             using var arena = new NativeArena();
-            var opts = new LaunchOptions(fifo, o.NoPivot, o.PreserveFds, cgroup.CloneIntoCgroupFd, !o.NoNewKeyring);
+            var opts = new LaunchOptions(o.Id, fifo, o.NoPivot, o.PreserveFds, cgroup.CloneIntoCgroupFd, !o.NoNewKeyring);
             CsrPlan* plan = PlanBuilder.Build(arena, spec, bundle, rootfs, opts, probe.Length + 4096);
 
+            PhaseTimer.Mark("plan");
             CsrError err;
             if (NativeMethods.Spawn(plan, &child, &err) != 0) throw Fail(err);
+            PhaseTimer.Mark("spawn");
             spawned = true;
             record.Pid = child.Pid;
             ProcInfo.TryReadStat(child.Pid, out _, out ulong start);
@@ -129,6 +139,7 @@ public sealed class ContainerRuntime(string root, bool systemdCgroup = false)
             state.Pid = child.Pid;
 
             cgroup.Apply(child.Pid);
+            PhaseTimer.Mark("cgroup apply");
             byte[] json = HookRunner.StateJson(state);
             fixed (byte* p = json)
             {
@@ -138,6 +149,7 @@ public sealed class ContainerRuntime(string root, bool systemdCgroup = false)
                     throw Fail(err);
                 }
             }
+            PhaseTimer.Mark("child mounts");
             HookRunner.Run(spec.Hooks?.Prestart, "prestart", state);
             HookRunner.Run(spec.Hooks?.CreateRuntime, "createRuntime", state);
             fixed (byte* p = json)
@@ -148,7 +160,9 @@ public sealed class ContainerRuntime(string root, bool systemdCgroup = false)
                     throw Fail(err);
                 }
             }
+            PhaseTimer.Mark("child finish");
             dir.Save();
+            PhaseTimer.Mark("state save");
             if (o.PidFile is not null) WritePidFile(o.PidFile, child.Pid);
             NativeMethods.Release(&child);
             spawned = false;

@@ -18,11 +18,14 @@ namespace Csrun.Oci;
 public sealed partial class SpecJsonContext : JsonSerializerContext
 {
     /// <summary>Same options, indented: for documents people read (`spec`, `features`, `state`).</summary>
-    public static SpecJsonContext Indented { get; } = new(new JsonSerializerOptions
+    public static SpecJsonContext Indented => s_indented ??= new(new JsonSerializerOptions
     {
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
         WriteIndented = true,
         Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     });
+
+    // Lazily: the start path only reads config.json and must not pay for a second options instance.
+    private static SpecJsonContext? s_indented;
 }

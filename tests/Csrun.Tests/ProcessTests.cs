@@ -151,3 +151,18 @@ public class ProcessTests
         Assert.Equal("through fd 3", r.Stdout.Trim());
     }
 }
+
+public class KeyringTests
+{
+    [Fact]
+    public void Container_joins_a_new_session_keyring_unless_told_not_to()
+    {
+        using var sb = new Sandbox();
+        string a = sb.NewId(), b = sb.NewId();
+        Assert.Equal(0, sb.Csrun("run", "-d", "--bundle", sb.Bundle(null, "sleep", "300"), a).ExitCode);
+        Assert.Equal(0, sb.Csrun("run", "-d", "--no-new-keyring", "--bundle", sb.Bundle(null, "sleep", "300"), b).ExitCode);
+        string keys = File.ReadAllText("/proc/keys");
+        Assert.Contains($"_ses.{a}", keys);
+        Assert.DoesNotContain($"_ses.{b}", keys);
+    }
+}

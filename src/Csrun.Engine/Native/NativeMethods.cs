@@ -113,6 +113,8 @@ internal unsafe struct CsrPlan
 
     public byte* StateBuf;
     public ulong StateBufCap;
+
+    public byte* SessionKeyring;
 }
 
 [StructLayout(LayoutKind.Sequential)]

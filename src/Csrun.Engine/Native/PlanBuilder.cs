@@ -5,7 +5,7 @@ using Csrun.Oci;
 namespace Csrun.Engine.Native;
 
 /// <summary>Per-invocation choices that are not in config.json.</summary>
-internal sealed record LaunchOptions(string? ExecFifo, bool NoPivot, int PreserveFds, int CgroupFd, bool NewKeyring);
+internal sealed record LaunchOptions(string Id, string? ExecFifo, bool NoPivot, int PreserveFds, int CgroupFd, bool NewKeyring);
 
 /// <summary>
 /// Flattens a validated spec into the C helper's plan. Everything the child needs is computed here, in
@@ -139,6 +139,7 @@ internal static unsafe class PlanBuilder
         plan->NStartContainerHooks = hooks?.StartContainer?.Count ?? 0;
         plan->StartContainerHooks = Hooks(a, hooks?.StartContainer);
 
+        plan->SessionKeyring = o.NewKeyring ? a.Str("_ses." + o.Id) : null;
         plan->StateBufCap = (ulong)stateCapacity;
         plan->StateBuf = (byte*)a.Alloc(stateCapacity, 1);
         return plan;

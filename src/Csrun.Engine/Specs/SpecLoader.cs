@@ -13,6 +13,7 @@ public static class SpecLoader
         try
         {
             bytes = File.ReadAllBytes(path);
+            PhaseTimer.Mark("read config.json");
         }
         catch (FileNotFoundException)
         {

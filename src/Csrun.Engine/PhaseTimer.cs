@@ -1,0 +1,22 @@
+using System.Diagnostics;
+
+namespace Csrun.Engine;
+
+/// <summary>
+/// Start-path phase timings for the benchmark (CSRUN_TRACE_PHASES=1): one line per phase on stderr,
+/// milliseconds since the previous mark. Costs one environment lookup when off.
+/// </summary>
+public static class PhaseTimer
+{
+    private static readonly bool Enabled = Environment.GetEnvironmentVariable("CSRUN_TRACE_PHASES") == "1";
+    private static long _last = Stopwatch.GetTimestamp();
+    private static readonly long Start = Environment.TickCount64;
+
+    public static void Mark(string phase)
+    {
+        if (!Enabled) return;
+        long now = Stopwatch.GetTimestamp();
+        Console.Error.WriteLine($"phase {phase,-24} {Stopwatch.GetElapsedTime(_last, now).TotalMilliseconds,7:F3} ms");
+        _last = now;
+    }
+}
