@@ -27,12 +27,12 @@ public class CgroupV2Tests
         {
             s.Linux!.Resources!.HugepageLimits = [new LinuxHugepageLimit { PageSize = "2MB", Limit = 4 << 21 }];
         }, "sh", "-c",
-            "stat -f -c %T /sys/fs/cgroup; grep '^0::' /proc/self/cgroup; cat /sys/fs/cgroup/hugetlb.2MB.max; " +
+            "awk '$5 == \"/sys/fs/cgroup\" { for (i = 7; $i != \"-\"; i++) ; print $(i + 1) }' /proc/self/mountinfo; grep '^0::' /proc/self/cgroup; cat /sys/fs/cgroup/hugetlb.2MB.max; " +
             "mknod /dev/m c 1 1; head -c1 /dev/m 2>&1; head -c1 /dev/zero | wc -c; true");
         var r = InV2Namespace(sb, "run", "--bundle", bundle, id);
         Assert.True(r.ExitCode == 0, r.ToString());
         var lines = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal("cgroup2fs", lines[0]);
+        Assert.Equal("cgroup2", lines[0]);
         Assert.Equal("0::/", lines[1]);
         Assert.Equal((4 << 21).ToString(), lines[2]);
         Assert.Contains("Operation not permitted", r.Stdout);
