@@ -8,7 +8,7 @@ namespace Csrun.Engine;
 /// <summary>Runs the hooks that execute in the runtime's namespaces (prestart, createRuntime, poststart, poststop).</summary>
 internal static unsafe class HookRunner
 {
-    public static byte[] StateJson(ContainerState state) => JsonSerializer.SerializeToUtf8Bytes(state, EngineJsonContext.Default.ContainerState);
+    public static byte[] StateJson(ContainerState state) => State.StateJson.Write(state);
 
     /// <summary>Runs every hook in order; the first failure throws, naming the hook kind.</summary>
     public static void Run(List<Hook>? hooks, string kind, ContainerState state)

@@ -100,3 +100,36 @@ public class UnitTests
         else Assert.Throws<ContainerException>(() => Csrun.Engine.State.StateStore.ValidateId(id));
     }
 }
+
+public class StateJsonTests
+{
+    [Fact]
+    public void State_json_written_by_hand_reads_back_with_the_serializer()
+    {
+        var r = new Csrun.Engine.State.ContainerRecord
+        {
+            Id = "x", Bundle = "/b \"q\"", Rootfs = "/b/rootfs", Pid = 42, PidStartTime = 123456789, Created = "2026-01-01T00:00:00Z",
+            CgroupPath = "/csrun/x", PrivatePidNamespace = true, Owner = "root",
+            Annotations = new() { ["a.b"] = "c\nd" },
+            Poststart = [new Csrun.Oci.Hook { Path = "/h", Args = ["h", "1"], Env = ["A=1"], Timeout = 5 }],
+            Poststop = [new Csrun.Oci.Hook { Path = "/p" }],
+        };
+        byte[] bytes = Csrun.Engine.State.StateJson.Write(r);
+        var back = System.Text.Json.JsonSerializer.Deserialize(bytes, Csrun.Engine.State.EngineJsonContext.Default.ContainerRecord)!;
+        Assert.Equal(System.Text.Json.JsonSerializer.Serialize(r, Csrun.Engine.State.EngineJsonContext.Default.ContainerRecord),
+            System.Text.Json.JsonSerializer.Serialize(back, Csrun.Engine.State.EngineJsonContext.Default.ContainerRecord));
+    }
+
+    [Fact]
+    public void Hook_state_has_the_runtime_spec_fields()
+    {
+        var s = new Csrun.Oci.ContainerState { Id = "x", Status = "creating", Pid = 7, Bundle = "/b", Annotations = new() { ["k"] = "v" } };
+        var doc = System.Text.Json.JsonDocument.Parse(Csrun.Engine.State.StateJson.Write(s)).RootElement;
+        Assert.Equal("1.1.0", doc.GetProperty("ociVersion").GetString());
+        Assert.Equal("x", doc.GetProperty("id").GetString());
+        Assert.Equal("creating", doc.GetProperty("status").GetString());
+        Assert.Equal(7, doc.GetProperty("pid").GetInt32());
+        Assert.Equal("/b", doc.GetProperty("bundle").GetString());
+        Assert.Equal("v", doc.GetProperty("annotations").GetProperty("k").GetString());
+    }
+}

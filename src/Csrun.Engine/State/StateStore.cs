@@ -135,7 +135,7 @@ public sealed class ContainerDir(string id, string dir, SafeFd lockFd) : IDispos
     public void Save()
     {
         string tmp = Path.Combine(Dir, ".state.json.tmp");
-        byte[] bytes = JsonSerializer.SerializeToUtf8Bytes(Record, EngineJsonContext.Default.ContainerRecord);
+        byte[] bytes = StateJson.Write(Record);
         File.WriteAllBytes(tmp, bytes);
         File.Move(tmp, Path.Combine(Dir, StateStore.StateFile), overwrite: true);
     }
