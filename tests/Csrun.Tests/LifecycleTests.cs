@@ -206,3 +206,22 @@ public class LifecycleTests
         Assert.Contains("running", results.Single(r => r.ExitCode != 0).Stderr);
     }
 }
+
+public class SignalForwardingTests
+{
+    [Fact]
+    public void Run_forwards_signals_it_receives_to_the_container()
+    {
+        using var sb = new Sandbox();
+        string id = sb.NewId();
+        string bundle = sb.Bundle(null, "sh", "-c", "trap 'echo got-usr1; exit 42' USR1; echo ready; while true; do sleep 0.1; done");
+        // Start csrun run through sh so we know its pid, signal it, and expect the container's trap to fire.
+        var r = Sandbox.Run("/bin/sh", ["-c",
+            $"{TestEnv.CsrunBinary} --root {sb.Root} run --bundle {bundle} {id} & p=$!; " +
+            $"for i in $(seq 1 200); do {TestEnv.CsrunBinary} --root {sb.Root} state {id} 2>/dev/null | grep -q running && break; sleep 0.05; done; " +
+            "sleep 0.2; kill -USR1 $p; wait $p"], TimeSpan.FromSeconds(60));
+        Assert.Equal(42, r.ExitCode);
+        Assert.Contains("got-usr1", r.Stdout);
+        Leaks.AssertNothingLeft(sb, id);
+    }
+}
