@@ -163,6 +163,19 @@ struct csr_plan {
     /* Name of a new session keyring to join ("_ses.<id>", as runc), so containers do not share the
      * caller's keys; NULL keeps the caller's (--no-new-keyring). */
     const char *session_keyring;
+
+    /* process.capabilities as bit masks (bit N = capability N), already limited to the kernel's
+     * cap_last_cap; applied only when set_caps. The bounding set is dropped before the ids change,
+     * the others are set after (with PR_SET_KEEPCAPS across setuid). */
+    uint64_t cap_bounding;
+    uint64_t cap_effective;
+    uint64_t cap_permitted;
+    uint64_t cap_inheritable;
+    uint64_t cap_ambient;
+    int32_t set_caps;
+    int32_t cap_last_cap;
+    int32_t no_new_privs;      /* prctl(PR_SET_NO_NEW_PRIVS) before exec */
+    int32_t pad3;
 };
 
 struct csr_error {

@@ -6,6 +6,8 @@
 #include "exec_sealed.h"
 
 #include <errno.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -186,6 +188,50 @@ static int do_chdir(struct csr_ctx *c)
     return 0;
 }
 
+static int drop_bounding(struct csr_ctx *c)
+{
+    const struct csr_plan *p = c->plan;
+    for (int cap = 0; cap <= p->cap_last_cap && cap < 64; cap++) {
+        if (p->cap_bounding & (1ULL << cap))
+            continue;
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) {
+            char n[24];
+            csr_err(&c->err, errno, "drop capability ", csr_utoa(n, (unsigned)cap), " from the bounding set", NULL);
+            return -1;
+        }
+    }
+    /* Keep the permitted set across setuid to a non-root user; apply_caps trims it afterwards. */
+    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) {
+        csr_err(&c->err, errno, "set keepcaps", NULL);
+        return -1;
+    }
+    return 0;
+}
+
+static int apply_caps(struct csr_ctx *c)
+{
+    const struct csr_plan *p = c->plan;
+    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[2];
+    for (int i = 0; i < 2; i++) {
+        data[i].effective = (uint32_t)(p->cap_effective >> (32 * i));
+        data[i].permitted = (uint32_t)(p->cap_permitted >> (32 * i));
+        data[i].inheritable = (uint32_t)(p->cap_inheritable >> (32 * i));
+    }
+    if (syscall(SYS_capset, &hdr, data) < 0) {
+        csr_err(&c->err, errno, "set capabilities (capset)", NULL);
+        return -1;
+    }
+    prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    for (int cap = 0; cap <= p->cap_last_cap && cap < 64; cap++) {
+        /* As runc: an ambient capability the kernel refuses (not permitted and inheritable) is skipped. */
+        if (p->cap_ambient & (1ULL << cap))
+            prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
+    }
+    return 0;
+}
+
 int csr_setup_process(struct csr_ctx *c)
 {
     const struct csr_plan *p = c->plan;
@@ -209,6 +255,10 @@ int csr_setup_process(struct csr_ctx *c)
             return do_chdir(c);
     }
 
+    /* The bounding set can only shrink while we still hold CAP_SETPCAP, i.e. before setuid. */
+    if (p->set_caps && drop_bounding(c) < 0)
+        return -1;
+
     /* Raw syscalls: glibc's wrappers would try to broadcast the change to the parent's threads. */
     int ngroups = p->n_additional_gids > 0 ? p->n_additional_gids : 0;
     if (syscall(SYS_setgroups, (size_t)ngroups, ngroups ? p->additional_gids : NULL) < 0) {
@@ -226,6 +276,12 @@ int csr_setup_process(struct csr_ctx *c)
     }
     if (syscall(SYS_setresuid, p->uid, p->uid, p->uid) < 0) {
         csr_err(e, errno, "setuid ", csr_utoa(n, p->uid), NULL);
+        return -1;
+    }
+    if (p->set_caps && apply_caps(c) < 0)
+        return -1;
+    if (p->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+        csr_err(e, errno, "set no_new_privs", NULL);
         return -1;
     }
     if (p->umask >= 0)

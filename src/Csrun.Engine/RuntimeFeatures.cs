@@ -30,6 +30,7 @@ public static class RuntimeFeatures
             Linux = new FeaturesLinux
             {
                 Namespaces = ["cgroup", "ipc", "mount", "network", "pid", "uts"],
+                Capabilities = [.. Csrun.Linux.Capabilities.Names],
                 Cgroup = new FeaturesCgroup { V1 = v1, V2 = v2, Systemd = false, SystemdUser = false, Rdma = false },
                 Seccomp = new FeaturesSeccomp { Enabled = false },
                 Apparmor = new FeaturesApparmor { Enabled = false },

@@ -66,6 +66,7 @@ public class CgroupTests
         {
             s.Linux!.Devices = [new LinuxDevice { Path = "/dev/kmsg", Type = "c", Major = 1, Minor = 11, FileMode = 0x1B6 }];
             s.Linux.Resources!.Devices = [new LinuxDeviceCgroup { Allow = false, Access = "rwm" }];
+            foreach (var set in new[] { s.Process!.Capabilities!.Bounding!, s.Process.Capabilities.Effective!, s.Process.Capabilities.Permitted! }) set.Add("CAP_MKNOD");
         }, "sh", "-c", "mknod /dev/mem2 c 1 1; echo mknod=$?; head -c1 /dev/mem2 2>&1; echo mem=$?; head -c1 /dev/zero | wc -c; echo > /dev/kmsg; echo kmsg=$?");
         var r = sb.RunContainer(bundle);
         Assert.True(r.ExitCode == 0, r.ToString());

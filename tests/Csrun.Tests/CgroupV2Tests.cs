@@ -26,6 +26,7 @@ public class CgroupV2Tests
         string bundle = sb.Bundle(s =>
         {
             s.Linux!.Resources!.HugepageLimits = [new LinuxHugepageLimit { PageSize = "2MB", Limit = 4 << 21 }];
+            foreach (var set in new[] { s.Process!.Capabilities!.Bounding!, s.Process.Capabilities.Effective!, s.Process.Capabilities.Permitted! }) set.Add("CAP_MKNOD");
         }, "sh", "-c",
             "awk '$5 == \"/sys/fs/cgroup\" { for (i = 7; $i != \"-\"; i++) ; print $(i + 1) }' /proc/self/mountinfo; grep '^0::' /proc/self/cgroup; cat /sys/fs/cgroup/hugetlb.2MB.max; " +
             "mknod /dev/m c 1 1; head -c1 /dev/m 2>&1; head -c1 /dev/zero | wc -c; true");

@@ -115,6 +115,16 @@ internal unsafe struct CsrPlan
     public ulong StateBufCap;
 
     public byte* SessionKeyring;
+
+    public ulong CapBounding;
+    public ulong CapEffective;
+    public ulong CapPermitted;
+    public ulong CapInheritable;
+    public ulong CapAmbient;
+    public int SetCaps;
+    public int CapLastCap;
+    public int NoNewPrivs;
+    public int Pad3;
 }
 
 [StructLayout(LayoutKind.Sequential)]

@@ -130,6 +130,17 @@ internal static unsafe class PlanBuilder
             plan->SetOomScoreAdj = 1;
             plan->OomScoreAdj = OomScore.Effective(oom);
         }
+        if (process.Capabilities is { } caps)
+        {
+            plan->SetCaps = 1;
+            plan->CapLastCap = Capabilities.LastCap;
+            plan->CapBounding = Capabilities.Mask(caps.Bounding);
+            plan->CapEffective = Capabilities.Mask(caps.Effective);
+            plan->CapPermitted = Capabilities.Mask(caps.Permitted);
+            plan->CapInheritable = Capabilities.Mask(caps.Inheritable);
+            plan->CapAmbient = Capabilities.Mask(caps.Ambient);
+        }
+        plan->NoNewPrivs = process.NoNewPrivileges ? 1 : 0;
         plan->PreserveFds = o.PreserveFds;
         plan->ExecFifo = a.Str(o.ExecFifo);
 

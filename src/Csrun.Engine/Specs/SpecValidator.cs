@@ -45,7 +45,14 @@ public static class SpecValidator
                     if (r.Soft > r.Hard) Fail($"process.rlimits[{i}]", $"soft limit {r.Soft} is above hard limit {r.Hard}");
                 }
             }
-            if (process.Terminal) { /* needs --console-socket or a tty: checked by the command */ }
+            if (process.Capabilities is { } caps)
+            {
+                CheckCaps(caps.Bounding, "bounding");
+                CheckCaps(caps.Effective, "effective");
+                CheckCaps(caps.Permitted, "permitted");
+                CheckCaps(caps.Inheritable, "inheritable");
+                CheckCaps(caps.Ambient, "ambient");
+            }
         }
 
         if (spec.Root is null || string.IsNullOrEmpty(spec.Root.Path)) Fail("root.path", "must be set");
@@ -134,6 +141,15 @@ public static class SpecValidator
             CheckHooks(hooks.StartContainer, "hooks.startContainer");
             CheckHooks(hooks.Poststart, "hooks.poststart");
             CheckHooks(hooks.Poststop, "hooks.poststop");
+        }
+    }
+
+    private static void CheckCaps(List<string>? names, string set)
+    {
+        if (names is null) return;
+        for (int i = 0; i < names.Count; i++)
+        {
+            if (Capabilities.Parse(names[i]) < 0) Fail($"process.capabilities.{set}[{i}]", $"unknown capability \"{names[i]}\"");
         }
     }
 
