@@ -13,4 +13,8 @@ root.Subcommands.Add(DeleteCommand.Build());
 root.Subcommands.Add(ListCommand.Build());
 root.Subcommands.Add(SpecCommand.Build());
 root.Subcommands.Add(FeaturesCommand.Build());
+root.Subcommands.Add(PauseCommand.Build());
+root.Subcommands.Add(ResumeCommand.Build());
+root.Subcommands.Add(PsCommand.Build());
+root.Subcommands.Add(UpdateCommand.Build());
 return root.Parse(ArgsCompat.Normalize(args)).Invoke();

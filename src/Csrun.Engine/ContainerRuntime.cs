@@ -297,6 +297,46 @@ public sealed class ContainerRuntime(string root, bool systemdCgroup = false)
         Annotations = r.Annotations,
     };
 
+    // ---------------------------------------------------------------- pause / resume / ps / update
+
+    public void Pause(string id)
+    {
+        using var dir = _store.Open(id);
+        string status = StatusOf(dir);
+        if (status is not (ContainerStatus.Running or ContainerStatus.Created))
+            throw new ContainerException($"container {id} is not running: {status}");
+        using var cgroup = CgroupManager.Create(CgroupLayout.Host, dir.Record.CgroupPath);
+        cgroup.Freeze();
+    }
+
+    public void Resume(string id)
+    {
+        using var dir = _store.Open(id);
+        string status = StatusOf(dir);
+        if (status != ContainerStatus.Paused) throw new ContainerException($"container {id} is not paused: {status}");
+        using var cgroup = CgroupManager.Create(CgroupLayout.Host, dir.Record.CgroupPath);
+        cgroup.Thaw();
+    }
+
+    /// <summary>`ps`: the pids in the container's cgroup, as the host sees them.</summary>
+    public IReadOnlyList<int> Pids(string id)
+    {
+        using var dir = _store.Open(id, exclusive: false);
+        if (StatusOf(dir) == ContainerStatus.Stopped) return [];
+        using var cgroup = CgroupManager.Create(CgroupLayout.Host, dir.Record.CgroupPath);
+        return cgroup.GetPids();
+    }
+
+    /// <summary>`update`: writes the given resources (only the fields that are set) to the live cgroup.</summary>
+    public void Update(string id, LinuxResources resources)
+    {
+        using var dir = _store.Open(id);
+        string status = StatusOf(dir);
+        if (status == ContainerStatus.Stopped) throw new ContainerException($"container {id} is stopped");
+        using var cgroup = CgroupManager.Create(CgroupLayout.Host, dir.Record.CgroupPath);
+        cgroup.Set(resources);
+    }
+
     // ---------------------------------------------------------------- kill / delete
 
     public void Kill(string id, int signal, bool all)

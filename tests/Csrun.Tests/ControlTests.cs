@@ -1,0 +1,109 @@
+using System.Text.Json;
+
+namespace Csrun.Tests;
+
+/// <summary>pause, resume, ps and update on a running container.</summary>
+public class ControlTests
+{
+    private static string Status(Sandbox sb, string id) =>
+        JsonDocument.Parse(sb.Csrun("state", id).Stdout).RootElement.GetProperty("status").GetString()!;
+
+    private static int Pid(Sandbox sb, string id) =>
+        JsonDocument.Parse(sb.Csrun("state", id).Stdout).RootElement.GetProperty("pid").GetInt32();
+
+    [Fact]
+    public void Pause_freezes_and_resume_thaws()
+    {
+        using var sb = new Sandbox();
+        string id = sb.NewId();
+        Assert.Equal(0, sb.Csrun("run", "-d", "--bundle", sb.Bundle(null, "sleep", "300"), id).ExitCode);
+        int pid = Pid(sb, id);
+        var p = sb.Csrun("pause", id);
+        Assert.True(p.ExitCode == 0, p.ToString());
+        Assert.Equal("paused", Status(sb, id));
+        // The kernel's view: a frozen task sleeps in the freezer ("D" or "S" with the cgroup frozen).
+        string freezer = Leaks.CgroupDirs("csrun/" + id).FirstOrDefault(d => d.Contains("/freezer/")) is { } f
+            ? File.ReadAllText(Path.Combine(f, "freezer.state")).Trim()
+            : File.ReadAllText(Path.Combine(Leaks.CgroupDirs("csrun/" + id)[0], "cgroup.freeze")).Trim();
+        Assert.True(freezer is "FROZEN" or "1", freezer);
+        var again = sb.Csrun("pause", id);
+        Assert.NotEqual(0, again.ExitCode);
+        Assert.Equal(0, sb.Csrun("resume", id).ExitCode);
+        Assert.Equal("running", Status(sb, id));
+        var notPaused = sb.Csrun("resume", id);
+        Assert.NotEqual(0, notPaused.ExitCode);
+        Assert.Contains("not paused", notPaused.Stderr);
+        Assert.True(Directory.Exists($"/proc/{pid}"));
+    }
+
+    [Fact]
+    public void Delete_force_of_a_paused_container()
+    {
+        using var sb = new Sandbox();
+        string id = sb.NewId();
+        Assert.Equal(0, sb.Csrun("run", "-d", "--bundle", sb.Bundle(null, "sleep", "300"), id).ExitCode);
+        Assert.Equal(0, sb.Csrun("pause", id).ExitCode);
+        var d = sb.Csrun("delete", "--force", id);
+        Assert.True(d.ExitCode == 0, d.ToString());
+        Leaks.AssertNothingLeft(sb, id);
+    }
+
+    [Fact]
+    public void Ps_lists_the_container_processes()
+    {
+        using var sb = new Sandbox();
+        string id = sb.NewId();
+        Assert.Equal(0, sb.Csrun("run", "-d", "--bundle", sb.Bundle(null, "sh", "-c", "sleep 300 & sleep 301 & wait"), id).ExitCode);
+        int init = Pid(sb, id);
+        List<int> pids = [];
+        for (int i = 0; i < 100 && pids.Count < 3; i++)
+        {
+            pids = JsonSerializer.Deserialize<List<int>>(sb.Csrun("ps", "--format", "json", id).Stdout)!;
+            Thread.Sleep(20);
+        }
+        Assert.Equal(3, pids.Count);
+        Assert.Contains(init, pids);
+        var table = sb.Csrun("ps", id);
+        Assert.True(table.ExitCode == 0, table.ToString());
+        var lines = table.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Contains("PID", lines[0]);
+        Assert.Equal(3, lines.Length - 1);
+        Assert.Contains(lines, l => l.Contains("sleep 301"));
+    }
+
+    [Fact]
+    public void Update_changes_limits_of_a_running_container()
+    {
+        using var sb = new Sandbox();
+        string id = sb.NewId();
+        Assert.Equal(0, sb.Csrun("run", "-d", "--bundle", sb.Bundle(s =>
+        {
+            s.Linux!.Resources!.Memory = new Csrun.Oci.LinuxMemory { Limit = 64L << 20 };
+            s.Linux.Resources.Pids = new Csrun.Oci.LinuxPids { Limit = 100 };
+        }, "sleep", "300"), id).ExitCode);
+        var u = sb.Csrun("update", "--memory", "128m", "--memory-swap", "256m", "--pids-limit", "50", "--cpu-quota", "20000", "--cpu-period", "100000", id);
+        Assert.True(u.ExitCode == 0, u.ToString());
+        string res = Path.Combine(sb.Dir, "res.json");
+        File.WriteAllText(res, "{\"cpu\":{\"shares\":256}}");
+        u = sb.Csrun("update", "--resources", res, id);
+        Assert.True(u.ExitCode == 0, u.ToString());
+        string Read(string file) => File.ReadAllText(Leaks.CgroupDirs("csrun/" + id).First(d => File.Exists(Path.Combine(d, file))) + "/" + file).Trim();
+        if (File.Exists("/sys/fs/cgroup/cgroup.controllers"))
+        {
+            Assert.Equal((128L << 20).ToString(), Read("memory.max"));
+            Assert.Equal("50", Read("pids.max"));
+            Assert.Equal("20000 100000", Read("cpu.max"));
+        }
+        else
+        {
+            Assert.Equal((128L << 20).ToString(), Read("memory.limit_in_bytes"));
+            Assert.Equal((256L << 20).ToString(), Read("memory.memsw.limit_in_bytes"));
+            Assert.Equal("50", Read("pids.max"));
+            Assert.Equal("20000", Read("cpu.cfs_quota_us"));
+            Assert.Equal("256", Read("cpu.shares"));
+        }
+        var bad = sb.Csrun("update", "--memory", "lots", id);
+        Assert.NotEqual(0, bad.ExitCode);
+        Assert.Contains("--memory", bad.Stderr);
+    }
+}
