@@ -175,7 +175,9 @@ struct csr_plan {
     int32_t set_caps;
     int32_t cap_last_cap;
     int32_t no_new_privs;      /* prctl(PR_SET_NO_NEW_PRIVS) before exec */
-    int32_t pad3;
+    /* `csrun exec`: every namespace is joined by path (the container's), and the root filesystem is
+     * the one that mount namespace already has: no mounts, devices, pivot or masks are done. */
+    int32_t exec_mode;
 };
 
 struct csr_error {

@@ -351,7 +351,7 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
     }
     if (csr_set_uts_and_sysctls(c) < 0)
         csr_child_fail(c);
-    if (c->has_mntns) {
+    if (c->has_mntns && !plan->exec_mode) {
         if (csr_setup_rootfs(c) < 0 || csr_setup_devices(c) < 0)
             csr_child_fail(c);
     }
@@ -363,7 +363,8 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
     if (csr_run_hooks(plan->create_container_hooks, plan->n_create_container_hooks, plan->state_buf,
                       c->state_len, &c->err) < 0)
         csr_child_fail(c);
-    if (csr_open_exec_fifo(c) < 0 || csr_pivot_root(c) < 0 || csr_finalize_rootfs(c) < 0 ||
+    if (csr_open_exec_fifo(c) < 0 ||
+        (!plan->exec_mode && (csr_pivot_root(c) < 0 || csr_finalize_rootfs(c) < 0)) ||
         csr_join_session_keyring(c) < 0 || csr_setup_process(c) < 0)
         csr_child_fail(c);
 

@@ -17,4 +17,5 @@ root.Subcommands.Add(PauseCommand.Build());
 root.Subcommands.Add(ResumeCommand.Build());
 root.Subcommands.Add(PsCommand.Build());
 root.Subcommands.Add(UpdateCommand.Build());
+root.Subcommands.Add(ExecCommand.Build());
 return root.Parse(ArgsCompat.Normalize(args)).Invoke();

@@ -124,7 +124,7 @@ internal unsafe struct CsrPlan
     public int SetCaps;
     public int CapLastCap;
     public int NoNewPrivs;
-    public int Pad3;
+    public int ExecMode;
 }
 
 [StructLayout(LayoutKind.Sequential)]

@@ -5,7 +5,7 @@ using Csrun.Oci;
 namespace Csrun.Engine.Native;
 
 /// <summary>Per-invocation choices that are not in config.json.</summary>
-internal sealed record LaunchOptions(string Id, string? ExecFifo, bool NoPivot, int PreserveFds, int CgroupFd, bool NewKeyring);
+internal sealed record LaunchOptions(string Id, string? ExecFifo, bool NoPivot, int PreserveFds, int CgroupFd, bool NewKeyring, bool Exec = false);
 
 /// <summary>
 /// Flattens a validated spec into the C helper's plan. Everything the child needs is computed here, in
@@ -45,7 +45,9 @@ internal static unsafe class PlanBuilder
         plan->RootfsReadonly = spec.Root!.Readonly ? 1 : 0;
         plan->NoPivot = o.NoPivot ? 1 : 0;
 
-        var mounts = spec.Mounts ?? [];
+        // exec joins a container that is set up already: only the process part of the plan applies.
+        plan->ExecMode = o.Exec ? 1 : 0;
+        var mounts = o.Exec ? [] : spec.Mounts ?? [];
         plan->NMounts = mounts.Count;
         plan->Mounts = a.Alloc<CsrMount>(mounts.Count);
         bool devIsBind = false;
@@ -68,7 +70,7 @@ internal static unsafe class PlanBuilder
 
         // With the host's /dev bound in there is nothing to create (runc skips device setup too).
         var devices = new List<(string Path, uint Mode, uint Major, uint Minor, uint Uid, uint Gid)>();
-        if (!devIsBind)
+        if (!devIsBind && !o.Exec)
         {
             var specDevices = linux?.Devices ?? [];
             foreach (var (path, major, minor) in DefaultDevices)
@@ -89,12 +91,14 @@ internal static unsafe class PlanBuilder
             plan->Devices[i] = new CsrDevice { Path = a.Str(d.Path), Mode = d.Mode, Major = d.Major, Minor = d.Minor, Uid = d.Uid, Gid = d.Gid };
         }
 
-        plan->NMaskedPaths = linux?.MaskedPaths?.Count ?? 0;
-        plan->MaskedPaths = a.StrArray(linux?.MaskedPaths);
-        plan->NReadonlyPaths = linux?.ReadonlyPaths?.Count ?? 0;
-        plan->ReadonlyPaths = a.StrArray(linux?.ReadonlyPaths);
+        var masked = o.Exec ? null : linux?.MaskedPaths;
+        var readonlyPaths = o.Exec ? null : linux?.ReadonlyPaths;
+        plan->NMaskedPaths = masked?.Count ?? 0;
+        plan->MaskedPaths = a.StrArray(masked);
+        plan->NReadonlyPaths = readonlyPaths?.Count ?? 0;
+        plan->ReadonlyPaths = a.StrArray(readonlyPaths);
 
-        var sysctl = linux?.Sysctl;
+        var sysctl = o.Exec ? null : linux?.Sysctl;
         plan->NSysctls = sysctl?.Count ?? 0;
         plan->Sysctls = a.Alloc<CsrSysctl>(plan->NSysctls);
         if (sysctl is not null)
@@ -103,8 +107,8 @@ internal static unsafe class PlanBuilder
             foreach (var (k, v) in sysctl) plan->Sysctls[i++] = new CsrSysctl { Key = a.Str(k), Value = a.Str(v) };
         }
 
-        plan->Hostname = string.IsNullOrEmpty(spec.Hostname) ? null : a.Str(spec.Hostname);
-        plan->Domainname = string.IsNullOrEmpty(spec.Domainname) ? null : a.Str(spec.Domainname);
+        plan->Hostname = o.Exec || string.IsNullOrEmpty(spec.Hostname) ? null : a.Str(spec.Hostname);
+        plan->Domainname = o.Exec || string.IsNullOrEmpty(spec.Domainname) ? null : a.Str(spec.Domainname);
 
         plan->Argv = a.StrArray(process.Args);
         plan->Envp = a.StrArray(process.Env);
@@ -144,7 +148,7 @@ internal static unsafe class PlanBuilder
         plan->PreserveFds = o.PreserveFds;
         plan->ExecFifo = a.Str(o.ExecFifo);
 
-        var hooks = spec.Hooks;
+        var hooks = o.Exec ? null : spec.Hooks;
         plan->NCreateContainerHooks = hooks?.CreateContainer?.Count ?? 0;
         plan->CreateContainerHooks = Hooks(a, hooks?.CreateContainer);
         plan->NStartContainerHooks = hooks?.StartContainer?.Count ?? 0;
