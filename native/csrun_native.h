@@ -178,6 +178,13 @@ struct csr_plan {
     /* `csrun exec`: every namespace is joined by path (the container's), and the root filesystem is
      * the one that mount namespace already has: no mounts, devices, pivot or masks are done. */
     int32_t exec_mode;
+
+    /* linux.seccomp compiled to classic BPF (struct sock_filter[seccomp_len]); installed with seccomp(2)
+     * and seccomp_flags as late as possible: right before exec with no_new_privs, else before the
+     * capabilities are dropped (installing without no_new_privs needs CAP_SYS_ADMIN). */
+    const void *seccomp_bpf;
+    uint32_t seccomp_len;
+    uint32_t seccomp_flags;
 };
 
 struct csr_error {

@@ -7,6 +7,8 @@
 
 #include <errno.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/prctl.h>
 #include <fcntl.h>
 #include <string.h>
@@ -188,6 +190,17 @@ static int do_chdir(struct csr_ctx *c)
     return 0;
 }
 
+static int install_seccomp(struct csr_ctx *c)
+{
+    const struct csr_plan *p = c->plan;
+    struct sock_fprog prog = {.len = (unsigned short)p->seccomp_len, .filter = (struct sock_filter *)p->seccomp_bpf};
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, p->seccomp_flags, &prog) < 0) {
+        csr_err(&c->err, errno, "install seccomp filter", NULL);
+        return -1;
+    }
+    return 0;
+}
+
 static int drop_bounding(struct csr_ctx *c)
 {
     const struct csr_plan *p = c->plan;
@@ -257,6 +270,10 @@ int csr_setup_process(struct csr_ctx *c)
 
     /* The bounding set can only shrink while we still hold CAP_SETPCAP, i.e. before setuid. */
     if (p->set_caps && drop_bounding(c) < 0)
+        return -1;
+
+    /* Without no_new_privs only a privileged process may install a filter: do it while we still are. */
+    if (p->seccomp_len && !p->no_new_privs && install_seccomp(c) < 0)
         return -1;
 
     /* Raw syscalls: glibc's wrappers would try to broadcast the change to the parent's threads. */
@@ -360,6 +377,9 @@ _Noreturn void csr_exec(struct csr_ctx *c)
         csr_err(&c->err, errno, "create the sealed exec shim", NULL);
         csr_child_fail(c);
     }
+    /* Last: from here the filter judges every syscall, and only execveat is left to make. */
+    if (p->seccomp_len && p->no_new_privs && install_seccomp(c) < 0)
+        csr_child_fail(c);
     csr_exec_sealed(shim, c->exe, (char *const *)p->argv, (char *const *)(p->envp ? p->envp : empty));
     csr_err(&c->err, errno, "exec ", c->exe, NULL);
     csr_child_fail(c);

@@ -32,7 +32,15 @@ public static class RuntimeFeatures
                 Namespaces = ["cgroup", "ipc", "mount", "network", "pid", "uts"],
                 Capabilities = [.. Csrun.Linux.Capabilities.Names],
                 Cgroup = new FeaturesCgroup { V1 = v1, V2 = v2, Systemd = false, SystemdUser = false, Rdma = false },
-                Seccomp = new FeaturesSeccomp { Enabled = false },
+                Seccomp = new FeaturesSeccomp
+                {
+                    Enabled = File.Exists("/proc/self/status") && File.ReadAllText("/proc/self/status").Contains("Seccomp:"),
+                    Actions = [.. Security.SeccompCompiler.Actions],
+                    Operators = [.. Security.SeccompCompiler.Operators.Order(StringComparer.Ordinal)],
+                    Archs = ["SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32", "SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"],
+                    KnownFlags = [.. Security.SeccompCompiler.KnownFlags],
+                    SupportedFlags = [.. Security.SeccompCompiler.KnownFlags],
+                },
                 Apparmor = new FeaturesApparmor { Enabled = false },
                 Selinux = new FeaturesSelinux { Enabled = false },
                 IntelRdt = new FeaturesIntelRdt { Enabled = Directory.Exists("/sys/fs/resctrl/info") },

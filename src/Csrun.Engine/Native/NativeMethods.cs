@@ -125,6 +125,10 @@ internal unsafe struct CsrPlan
     public int CapLastCap;
     public int NoNewPrivs;
     public int ExecMode;
+
+    public byte* SeccompBpf;
+    public uint SeccompLen;
+    public uint SeccompFlags;
 }
 
 [StructLayout(LayoutKind.Sequential)]

@@ -145,6 +145,15 @@ internal static unsafe class PlanBuilder
             plan->CapAmbient = Capabilities.Mask(caps.Ambient);
         }
         plan->NoNewPrivs = process.NoNewPrivileges ? 1 : 0;
+        if (linux?.Seccomp is { } seccomp)
+        {
+            var (program, flags) = Security.SeccompCompiler.Compile(seccomp);
+            byte* bpf = (byte*)a.Alloc(program.Length);
+            program.CopyTo(new Span<byte>(bpf, program.Length));
+            plan->SeccompBpf = bpf;
+            plan->SeccompLen = (uint)(program.Length / 8); // sizeof(struct sock_filter)
+            plan->SeccompFlags = flags;
+        }
         plan->PreserveFds = o.PreserveFds;
         plan->ExecFifo = a.Str(o.ExecFifo);
 

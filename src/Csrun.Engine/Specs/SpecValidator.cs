@@ -129,8 +129,7 @@ public static class SpecValidator
             }
             if (linux.IntelRdt is not null && !Directory.Exists("/sys/fs/resctrl/info"))
                 Fail("linux.intelRdt", "Intel RDT is not available on this host (no resctrl filesystem)");
-            if (linux.Seccomp is not null)
-                Fail("linux.seccomp", "seccomp is not supported by this version of csrun");
+            if (linux.Seccomp is not null) Security.SeccompCompiler.Validate(linux.Seccomp);
         }
 
         if (spec.Hooks is { } hooks)
