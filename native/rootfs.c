@@ -449,6 +449,10 @@ static int mount_cgroup_v1(struct csr_ctx *c, const struct csr_mount *m)
         if (c->has_cgroupns) {
             int r = v2 ? fs_mount(c, "cgroup2", sub, "cgroup2", subflags, NULL)
                        : fs_mount(c, "cgroup", sub, "cgroup", subflags, ctrls);
+            /* A user namespace may not mount v1 hierarchies (nor cgroup2 without owning the cgroup
+             * namespace's parent): show our own cgroup directory instead, as runc does. */
+            if (r < 0 && errno == EPERM && c->has_userns)
+                r = bind_mount(c, host, sub, MS_BIND | MS_REC | subflags, 0, 0);
             if (r < 0)
                 return -1;
         } else if (bind_mount(c, host, sub, MS_BIND | MS_REC | subflags, 0, 0) < 0) {

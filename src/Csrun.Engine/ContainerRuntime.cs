@@ -140,6 +140,9 @@ public sealed class ContainerRuntime(string root, bool systemdCgroup = false)
 
             cgroup.Apply(child.Pid);
             PhaseTimer.Mark("cgroup apply");
+            // The child waits in its new user namespace until its ids are mapped (it becomes root there next).
+            if (spec.Linux?.Namespaces?.Exists(n => n.Type == "user" && string.IsNullOrEmpty(n.Path)) == true)
+                IdMappings.Write(child.Pid, spec.Linux.UidMappings!, spec.Linux.GidMappings!);
             byte[] json = HookRunner.StateJson(state);
             fixed (byte* p = json)
             {

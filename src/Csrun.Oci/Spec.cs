@@ -39,7 +39,14 @@ public sealed class Process
     public string? ApparmorProfile { get; set; }
     public int? OomScoreAdj { get; set; }
     public string? SelinuxLabel { get; set; }
-    public List<int>? IoPriority { get; set; }
+    public LinuxIOPriority? IoPriority { get; set; }
+}
+
+/// <summary>process.ioPriority (runtime-spec 1.1): class IOPRIO_CLASS_RT, _BE or _IDLE and a priority 0-7.</summary>
+public sealed class LinuxIOPriority
+{
+    public string Class { get; set; } = "";
+    public int Priority { get; set; }
 }
 
 public sealed class Box
@@ -121,7 +128,10 @@ public sealed class Linux
 
 public sealed class LinuxIdMapping
 {
+    // The spec spells these with a capital ID; the camelCase policy alone would write "containerId".
+    [JsonPropertyName("containerID")]
     public uint ContainerId { get; set; }
+    [JsonPropertyName("hostID")]
     public uint HostId { get; set; }
     public uint Size { get; set; }
 }

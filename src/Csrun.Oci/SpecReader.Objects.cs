@@ -61,7 +61,21 @@ public static partial class SpecReader
             else if (Prop(ref r, ref p, "apparmorProfile"u8, "apparmorProfile")) x.ApparmorProfile = Str(ref r, ref p);
             else if (Prop(ref r, ref p, "oomScoreAdj"u8, "oomScoreAdj")) x.OomScoreAdj = NI32(ref r, ref p);
             else if (Prop(ref r, ref p, "selinuxLabel"u8, "selinuxLabel")) x.SelinuxLabel = Str(ref r, ref p);
-            else if (Prop(ref r, ref p, "ioPriority"u8, "ioPriority")) x.IoPriority = List(ref r, ref p, I32, "an array of integers");
+            else if (Prop(ref r, ref p, "ioPriority"u8, "ioPriority")) x.IoPriority = ReadIoPriority(ref r, ref p);
+            else { SkipProperty(ref r); continue; }
+            p.Pop();
+        }
+        return x;
+    }
+
+    private static LinuxIOPriority ReadIoPriority(ref Utf8JsonReader r, ref PathBuilder p)
+    {
+        if (!BeginObject(ref r, ref p)) return null!;
+        var x = new LinuxIOPriority();
+        while (NextProperty(ref r, ref p))
+        {
+            if (Prop(ref r, ref p, "class"u8, "class")) x.Class = Str(ref r, ref p)!;
+            else if (Prop(ref r, ref p, "priority"u8, "priority")) x.Priority = I32(ref r, ref p);
             else { SkipProperty(ref r); continue; }
             p.Pop();
         }
@@ -220,8 +234,8 @@ public static partial class SpecReader
         var x = new LinuxIdMapping();
         while (NextProperty(ref r, ref p))
         {
-            if (Prop(ref r, ref p, "containerId"u8, "containerId")) x.ContainerId = U32(ref r, ref p);
-            else if (Prop(ref r, ref p, "hostId"u8, "hostId")) x.HostId = U32(ref r, ref p);
+            if (Prop(ref r, ref p, "containerID"u8, "containerID")) x.ContainerId = U32(ref r, ref p);
+            else if (Prop(ref r, ref p, "hostID"u8, "hostID")) x.HostId = U32(ref r, ref p);
             else if (Prop(ref r, ref p, "size"u8, "size")) x.Size = U32(ref r, ref p);
             else { SkipProperty(ref r); continue; }
             p.Pop();

@@ -42,7 +42,7 @@ public class SpecReaderTests
         string json = Stj(spec);
         // Spot-check names STJ's camelCase policy produces from acronyms.
         foreach (string name in new[] { "\"ociVersion\"", "\"blockIO\"", "\"throttleReadIOPSDevice\"", "\"classID\"", "\"kernelTCP\"",
-                     "\"disableOOMKiller\"", "\"containerId\"", "\"hostId\"", "\"closID\"", "\"l3CacheSchema\"", "\"ioPriority\"", "\"checkBeforeUpdate\"" })
+                     "\"disableOOMKiller\"", "\"containerID\"", "\"hostID\"", "\"closID\"", "\"l3CacheSchema\"", "\"ioPriority\"", "\"checkBeforeUpdate\"" })
             Assert.Contains(name, json);
         AssertRoundTrip(spec);
     }
@@ -136,9 +136,9 @@ public class SpecReaderTests
     [InlineData("""{"process":{"user":{"gid":null}}}""", "process.user.gid", "got null")]
     [InlineData("""{"process":{"terminal":"yes"}}""", "process.terminal", "expected true or false, got a string")]
     [InlineData("""{"process":{"oomScoreAdj":"5"}}""", "process.oomScoreAdj", "got a string")]
-    [InlineData("""{"process":{"ioPriority":[1,null]}}""", "process.ioPriority[1]", "got null")]
+    [InlineData("""{"process":{"ioPriority":{"class":"IOPRIO_CLASS_BE","priority":"high"}}}""", "process.ioPriority.priority", "got a string")]
     [InlineData("""{"mounts":[{"destination":"/x","options":["ro",3]}]}""", "mounts[0].options[1]", "expected a string, got a number")]
-    [InlineData("""{"mounts":[{},{"uidMappings":[{"containerId":0,"hostId":true}]}]}""", "mounts[1].uidMappings[0].hostId", "got a boolean")]
+    [InlineData("""{"mounts":[{},{"uidMappings":[{"containerID":0,"hostID":true}]}]}""", "mounts[1].uidMappings[0].hostID", "got a boolean")]
     [InlineData("""{"linux":{"resources":{"blockIO":{"weight":65536}}}}""", "linux.resources.blockIO.weight", "got 65536")]
     [InlineData("""{"linux":{"resources":{"blockIO":{"throttleReadIOPSDevice":[{"major":1,"minor":2,"rate":-3}]}}}}""", "linux.resources.blockIO.throttleReadIOPSDevice[0].rate", "got -3")]
     [InlineData("""{"linux":{"seccomp":{"syscalls":[{"names":["a"]},{"args":[{},{"op":[]}]}]}}}""", "linux.seccomp.syscalls[1].args[1].op", "got an array")]
@@ -232,7 +232,7 @@ public class SpecReaderTests
                 ApparmorProfile = "docker-default",
                 OomScoreAdj = -500,
                 SelinuxLabel = "system_u:system_r:container_t:s0",
-                IoPriority = [2, 4],
+                IoPriority = new LinuxIOPriority { Class = "IOPRIO_CLASS_BE", Priority = 4 },
             },
             Root = new Root { Path = "/bundle/rootfs", Readonly = true },
             Hostname = "host",

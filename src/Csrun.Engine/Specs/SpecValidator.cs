@@ -68,8 +68,8 @@ public static class SpecValidator
                 var ns = namespaces[i];
                 if (!NamespaceTypes.ContainsKey(ns.Type)) Fail($"linux.namespaces[{i}].type", $"unknown namespace type \"{ns.Type}\"");
                 if (!nsTypes.Add(ns.Type)) Fail($"linux.namespaces[{i}].type", $"namespace \"{ns.Type}\" is listed twice");
-                if (ns.Type is "user" or "time")
-                    Fail($"linux.namespaces[{i}].type", $"{ns.Type} namespaces are not supported by this version of csrun");
+                if (ns.Type is "time")
+                    Fail($"linux.namespaces[{i}].type", "time namespaces are not supported by this version of csrun");
                 if (ns.Path is { Length: > 0 } p)
                 {
                     if (!p.StartsWith('/')) Fail($"linux.namespaces[{i}].path", $"\"{p}\" must be an absolute path");
@@ -80,8 +80,13 @@ public static class SpecValidator
         bool newUts = linux?.Namespaces?.Exists(n => n.Type == "uts" && string.IsNullOrEmpty(n.Path)) == true;
         if (!string.IsNullOrEmpty(spec.Hostname) && !newUts) Fail("hostname", "cannot be set without a new uts namespace");
         if (!string.IsNullOrEmpty(spec.Domainname) && !newUts) Fail("domainname", "cannot be set without a new uts namespace");
-        if (linux?.UidMappings is { Count: > 0 } || linux?.GidMappings is { Count: > 0 })
-            Fail("linux.uidMappings", "user namespaces are not supported by this version of csrun");
+        bool newUser = linux?.Namespaces?.Exists(n => n.Type == "user" && string.IsNullOrEmpty(n.Path)) == true;
+        bool hasMappings = linux?.UidMappings is { Count: > 0 } || linux?.GidMappings is { Count: > 0 };
+        if (newUser && (linux?.UidMappings is not { Count: > 0 } || linux?.GidMappings is not { Count: > 0 }))
+            Fail("linux.uidMappings", "a new user namespace needs uidMappings and gidMappings");
+        if (hasMappings && !newUser) Fail("linux.uidMappings", "mappings are only allowed with a new user namespace");
+        CheckMappings(linux?.UidMappings, "linux.uidMappings");
+        CheckMappings(linux?.GidMappings, "linux.gidMappings");
 
         if (spec.Mounts is { } mounts)
         {
@@ -140,6 +145,14 @@ public static class SpecValidator
             CheckHooks(hooks.StartContainer, "hooks.startContainer");
             CheckHooks(hooks.Poststart, "hooks.poststart");
             CheckHooks(hooks.Poststop, "hooks.poststop");
+        }
+    }
+
+    private static void CheckMappings(List<LinuxIdMapping>? maps, string field)
+    {
+        for (int i = 0; i < (maps?.Count ?? 0); i++)
+        {
+            if (maps![i].Size == 0) Fail($"{field}[{i}].size", "must be greater than zero");
         }
     }
 
