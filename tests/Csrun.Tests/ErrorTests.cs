@@ -127,3 +127,28 @@ public class ErrorTests
         Assert.Equal("1\n1234", r.Stdout.Trim());
     }
 }
+
+public class LsmAndPersonalityTests
+{
+    [Fact]
+    public void Apparmor_label_without_apparmor_is_a_warning()
+    {
+        Assert.False(Directory.Exists("/sys/kernel/security/apparmor"), "this test expects a host without AppArmor, as CI is");
+        using var sb = new Sandbox();
+        var r = sb.RunContainer(sb.Bundle(s => s.Process!.ApparmorProfile = "docker-default", "true"));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("apparmorProfile", r.Stderr);
+        Assert.Contains("ignored", r.Stderr);
+    }
+
+    [Fact]
+    public void Personality_is_refused_clearly()
+    {
+        using var sb = new Sandbox();
+        string id = sb.NewId();
+        var r = sb.Csrun("run", "--bundle", sb.Bundle(s => s.Linux!.Personality = new Csrun.Oci.LinuxPersonality { Domain = "LINUX32" }), id);
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("linux.personality", r.Stderr);
+        Leaks.AssertNothingLeft(sb, id);
+    }
+}

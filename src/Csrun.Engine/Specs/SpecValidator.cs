@@ -45,6 +45,11 @@ public static class SpecValidator
                     if (r.Soft > r.Hard) Fail($"process.rlimits[{i}]", $"soft limit {r.Soft} is above hard limit {r.Hard}");
                 }
             }
+            // As runc: a label for a security module the host does not run is ignored, with a warning.
+            if (!string.IsNullOrEmpty(process.ApparmorProfile) && !Directory.Exists("/sys/kernel/security/apparmor"))
+                Log.Warn($"process.apparmorProfile \"{process.ApparmorProfile}\" ignored: AppArmor is not enabled on this host");
+            if (!string.IsNullOrEmpty(process.SelinuxLabel) && !File.Exists("/sys/fs/selinux/enforce"))
+                Log.Warn($"process.selinuxLabel \"{process.SelinuxLabel}\" ignored: SELinux is not enabled on this host");
             if (process.Capabilities is { } caps)
             {
                 CheckCaps(caps.Bounding, "bounding");
@@ -135,6 +140,8 @@ public static class SpecValidator
             if (linux.IntelRdt is not null && !Directory.Exists("/sys/fs/resctrl/info"))
                 Fail("linux.intelRdt", "Intel RDT is not available on this host (no resctrl filesystem)");
             if (linux.Seccomp is not null) Security.SeccompCompiler.Validate(linux.Seccomp);
+            if (linux.Personality is not null)
+                Fail("linux.personality", "personality is not supported by this version of csrun");
         }
 
         if (spec.Hooks is { } hooks)
