@@ -185,6 +185,13 @@ struct csr_plan {
     const void *seccomp_bpf;
     uint32_t seccomp_len;
     uint32_t seccomp_flags;
+
+    /* process.terminal: a connected AF_UNIX socket (--console-socket). The child makes a pty in the
+     * container's devpts, sends the master over it (SCM_RIGHTS) and makes the slave its controlling
+     * terminal and stdio. -1: no terminal. */
+    int32_t console_socket_fd;
+    uint16_t console_rows;
+    uint16_t console_cols;
 };
 
 struct csr_error {

@@ -59,8 +59,8 @@ CSR_HIDDEN pid_t csr_raw_fork(int *pidfd, unsigned long extra_flags);
 
 /* Marks every fd >= from close-on-exec (close_range(2), or /proc/self/fd iteration fallback). */
 CSR_HIDDEN int csr_cloexec_from(int from);
-/* Closes fds >= from except keep (close_range; kernel >= 5.9). */
-CSR_HIDDEN void csr_close_inherited(int from, int keep);
+/* Closes fds >= from except keep1 and keep2 (-1 for none; close_range, kernel >= 5.9). */
+CSR_HIDDEN void csr_close_inherited(int from, int keep1, int keep2);
 
 /* Line reader over a file with a fixed buffer. Lines longer than the buffer are returned
  * truncated (*truncated = 1) and the rest is skipped: callers only need their leading fields. */
@@ -134,5 +134,8 @@ CSR_HIDDEN int csr_run_hooks(const struct csr_hook *hooks, int n, const char *st
 
 /* Joins plan->session_keyring (a fresh session keyring), before the ids change. */
 CSR_HIDDEN int csr_join_session_keyring(struct csr_ctx *c);
+
+/* process.terminal: pty in the container, master to the console socket, slave as stdio. */
+CSR_HIDDEN int csr_setup_console(struct csr_ctx *c);
 
 #endif

@@ -291,7 +291,7 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
      * flock, the cgroup directory fd, whatever .NET holds. Held until exec they would keep locks and
      * give the container a way out through /proc/self/fd while cwd is resolved. Keep stdio, the
      * preserved fds and our end of the sync channel. */
-    csr_close_inherited(3 + (plan->preserve_fds > 0 ? plan->preserve_fds : 0), sync_fd);
+    csr_close_inherited(3 + (plan->preserve_fds > 0 ? plan->preserve_fds : 0), sync_fd, plan->console_socket_fd);
 
     if (csr_set_oom_score(c) < 0)
         csr_child_fail(c);
@@ -365,7 +365,7 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
         csr_child_fail(c);
     if (csr_open_exec_fifo(c) < 0 ||
         (!plan->exec_mode && (csr_pivot_root(c) < 0 || csr_finalize_rootfs(c) < 0)) ||
-        csr_join_session_keyring(c) < 0 || csr_setup_process(c) < 0)
+        csr_join_session_keyring(c) < 0 || csr_setup_console(c) < 0 || csr_setup_process(c) < 0)
         csr_child_fail(c);
 
     /* From here on the container lives on its own: the runtime (`csrun create`) exits. */

@@ -153,15 +153,20 @@ pid_t csr_raw_fork(int *pidfd, unsigned long extra_flags)
     return (pid_t)r;
 }
 
-void csr_close_inherited(int from, int keep)
+void csr_close_inherited(int from, int keep1, int keep2)
 {
-    if (keep >= from) {
-        if (keep > from)
-            syscall(SYS_close_range, (unsigned)from, (unsigned)keep - 1, 0U);
-        syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0U);
-    } else {
-        syscall(SYS_close_range, (unsigned)from, ~0U, 0U);
+    /* Close [from, inf) except keep1 and keep2 (either may be -1). */
+    int lo = keep1 < keep2 ? keep1 : keep2, hi = keep1 < keep2 ? keep2 : keep1;
+    int keeps[2] = {lo, hi};
+    unsigned start = (unsigned)from;
+    for (int i = 0; i < 2; i++) {
+        if (keeps[i] < from)
+            continue;
+        if ((unsigned)keeps[i] > start)
+            syscall(SYS_close_range, start, (unsigned)keeps[i] - 1, 0U);
+        start = (unsigned)keeps[i] + 1;
     }
+    syscall(SYS_close_range, start, ~0U, 0U);
 }
 
 int csr_cloexec_from(int from)

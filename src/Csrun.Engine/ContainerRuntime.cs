@@ -85,8 +85,8 @@ public sealed class ContainerRuntime(string root, bool systemdCgroup = false)
         spec = SpecLoader.Load(bundle);
         PhaseTimer.Mark("load config.json");
         SpecValidator.Validate(spec, bundle);
-        if (spec.Process!.Terminal)
-            throw new ContainerException("config.json: process.terminal: terminals are not supported by this version of csrun");
+        if (spec.Process!.Terminal && o.ConsoleSocket is null)
+            throw new ContainerException("config.json: process.terminal is set: pass --console-socket (a foreground terminal is not supported by this version of csrun)");
         string rootfs = SpecValidator.RootfsPath(spec, bundle);
         string cgroupPath = CgroupPaths.Resolve(spec.Linux?.CgroupsPath, o.Id, systemdCgroup);
         PhaseTimer.Mark("validate");
@@ -125,7 +125,9 @@ public sealed class ContainerRuntime(string root, bool systemdCgroup = false)
             var state = new ContainerState { Id = o.Id, Status = ContainerStatus.Creating, Bundle = bundle, Annotations = spec.Annotations };
             byte[] probe = HookRunner.StateJson(state);
             using var arena = new NativeArena();
-            var opts = new LaunchOptions(o.Id, fifo, o.NoPivot, o.PreserveFds, cgroup.CloneIntoCgroupFd, !o.NoNewKeyring);
+            using var console = spec.Process.Terminal ? ConsoleSocket.Connect(o.ConsoleSocket!) : null;
+            var opts = new LaunchOptions(o.Id, fifo, o.NoPivot, o.PreserveFds, cgroup.CloneIntoCgroupFd, !o.NoNewKeyring,
+                ConsoleFd: console?.Fd ?? -1);
             CsrPlan* plan = PlanBuilder.Build(arena, spec, bundle, rootfs, opts, probe.Length + 4096);
 
             PhaseTimer.Mark("plan");
@@ -312,7 +314,7 @@ public sealed class ContainerRuntime(string root, bool systemdCgroup = false)
     /// process settings as the base (env, cwd, user, capabilities, no_new_privs) and <paramref name="edit"/>
     /// applied on top. Returns the process's exit code (0 right away with <paramref name="detach"/>).
     /// </summary>
-    public unsafe int Exec(string id, Func<Oci.Process, Oci.Process> edit, bool detach, string? pidFile)
+    public unsafe int Exec(string id, Func<Oci.Process, Oci.Process> edit, bool detach, string? pidFile, string? consoleSocket = null)
     {
         Oci.Spec spec;
         ContainerRecord r;
@@ -325,7 +327,8 @@ public sealed class ContainerRuntime(string root, bool systemdCgroup = false)
             spec = SpecLoader.Load(r.Bundle);
             spec.Process = edit(spec.Process ?? new Oci.Process());
             if (spec.Process.Args is null || spec.Process.Args.Count == 0) throw new ContainerException("exec: no command given");
-            if (spec.Process.Terminal) throw new ContainerException("exec: terminals are not supported by this version of csrun");
+            if (spec.Process.Terminal && consoleSocket is null)
+                throw new ContainerException("exec: a terminal needs --console-socket (a foreground terminal is not supported by this version of csrun)");
             // The container's own namespaces, whatever the spec said (new or joined), reached through its init.
             var joined = new List<LinuxNamespace>();
             foreach (var ns in spec.Linux?.Namespaces ?? [])
@@ -346,7 +349,8 @@ public sealed class ContainerRuntime(string root, bool systemdCgroup = false)
             var state = new ContainerState { Id = id, Status = ContainerStatus.Running, Pid = r.Pid, Bundle = r.Bundle, Annotations = r.Annotations };
             byte[] json = HookRunner.StateJson(state);
             using var arena = new NativeArena();
-            var opts = new LaunchOptions(id, null, false, 0, cgroup.CloneIntoCgroupFd, NewKeyring: false, Exec: true);
+            using var console = spec.Process.Terminal ? ConsoleSocket.Connect(consoleSocket!) : null;
+            var opts = new LaunchOptions(id, null, false, 0, cgroup.CloneIntoCgroupFd, NewKeyring: false, Exec: true, ConsoleFd: console?.Fd ?? -1);
             CsrPlan* plan = PlanBuilder.Build(arena, spec, r.Bundle, "/", opts, json.Length + 4096);
             CsrError err;
             if (NativeMethods.Spawn(plan, &child, &err) != 0) throw Fail(err);

@@ -77,7 +77,7 @@ internal static class ExecCommand
                 if (p.GetValue(noNewPrivs)) basis.NoNewPrivileges = true;
                 return basis;
             }
-            return rt.Exec(p.GetValue(id)!, Edit, p.GetValue(detach), p.GetValue(pidFile));
+            return rt.Exec(p.GetValue(id)!, Edit, p.GetValue(detach), p.GetValue(pidFile), p.GetValue(consoleSocket));
         }));
         return c;
     }

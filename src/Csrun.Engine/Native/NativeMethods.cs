@@ -129,6 +129,10 @@ internal unsafe struct CsrPlan
     public byte* SeccompBpf;
     public uint SeccompLen;
     public uint SeccompFlags;
+
+    public int ConsoleSocketFd;
+    public ushort ConsoleRows;
+    public ushort ConsoleCols;
 }
 
 [StructLayout(LayoutKind.Sequential)]

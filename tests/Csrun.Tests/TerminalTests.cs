@@ -1,0 +1,142 @@
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Text;
+using Csrun.Oci;
+
+namespace Csrun.Tests;
+
+/// <summary>process.terminal with --console-socket: what conmon and containerd's shim do with runc.</summary>
+public unsafe partial class TerminalTests
+{
+    [StructLayout(LayoutKind.Sequential)]
+    private struct IoVec { public byte* Base; public nuint Len; }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct MsgHdr
+    {
+        public void* Name; public uint NameLen; public IoVec* Iov; public nuint IovLen;
+        public byte* Control; public nuint ControlLen; public int Flags;
+    }
+
+    [LibraryImport("libc", EntryPoint = "recvmsg", SetLastError = true)]
+    private static partial nint RecvMsg(int fd, MsgHdr* msg, int flags);
+
+    [LibraryImport("libc", EntryPoint = "read", SetLastError = true)]
+    private static partial nint Read(int fd, byte* buf, nint n);
+
+    [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
+    private static partial nint Write(int fd, byte* buf, nint n);
+
+    [LibraryImport("libc", EntryPoint = "poll")]
+    private static partial int Poll(long* fds, nuint n, int timeout);
+
+    [LibraryImport("libc", EntryPoint = "close")]
+    private static partial int Close(int fd);
+
+    /// <summary>Accepts one connection and returns the fd that came with it (SCM_RIGHTS), or -1.</summary>
+    private static int ReceiveMaster(Socket listener)
+    {
+        using var conn = listener.Accept();
+        byte* data = stackalloc byte[256];
+        byte* control = stackalloc byte[64];
+        var iov = new IoVec { Base = data, Len = 256 };
+        var msg = new MsgHdr { Iov = &iov, IovLen = 1, Control = control, ControlLen = 64 };
+        nint n = RecvMsg((int)conn.SafeHandle.DangerousGetHandle(), &msg, 0);
+        if (n < 0 || msg.ControlLen < 20) return -1;
+        // struct cmsghdr { size_t len; int level; int type; } then the fd.
+        int level = *(int*)(control + 8), type = *(int*)(control + 12);
+        return level == 1 /* SOL_SOCKET */ && type == 1 /* SCM_RIGHTS */ ? *(int*)(control + 16) : -1;
+    }
+
+    /// <summary>Reads the pty until the slave side closes (EIO) or 20 s pass.</summary>
+    private static string ReadAll(int master)
+    {
+        var sb = new StringBuilder();
+        byte* buf = stackalloc byte[4096];
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (DateTime.UtcNow < deadline)
+        {
+            long pfd = master | (1L << 32); // struct pollfd { int fd; short events = POLLIN; short revents; }
+            if (Poll(&pfd, 1, 200) <= 0) continue;
+            nint n = Read(master, buf, 4096);
+            if (n <= 0) break;
+            sb.Append(Encoding.UTF8.GetString(buf, (int)n));
+        }
+        return sb.ToString();
+    }
+
+    private static Socket Listen(string path)
+    {
+        var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        s.Bind(new UnixDomainSocketEndPoint(path));
+        s.Listen(1);
+        return s;
+    }
+
+    [Fact]
+    public void Container_gets_a_pty_through_the_console_socket()
+    {
+        using var sb = new Sandbox();
+        string sock = Path.Combine(sb.Dir, "console.sock");
+        using var listener = Listen(sock);
+        string id = sb.NewId();
+        string bundle = sb.Bundle(s =>
+        {
+            s.Process!.Terminal = true;
+            s.Process.ConsoleSize = new Box { Height = 40, Width = 120 };
+        }, "sh", "-c", "tty; stty size; [ -t 0 ] && echo stdin-is-tty; read line; echo got:$line");
+        var r = sb.Csrun("run", "-d", "--console-socket", sock, "--bundle", bundle, id);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        int master = ReceiveMaster(listener);
+        Assert.True(master >= 0, "no pty master received on the console socket");
+        try
+        {
+            byte[] input = "hello\n"u8.ToArray();
+            fixed (byte* p = input) Write(master, p, input.Length);
+            string output = ReadAll(master);
+            Assert.Contains("/dev/pts/0", output);
+            Assert.Contains("40 120", output);
+            Assert.Contains("stdin-is-tty", output);
+            Assert.Contains("got:hello", output);
+        }
+        finally
+        {
+            Close(master);
+        }
+    }
+
+    [Fact]
+    public void Terminal_without_console_socket_is_a_clear_error()
+    {
+        using var sb = new Sandbox();
+        string id = sb.NewId();
+        var r = sb.Csrun("run", "-d", "--bundle", sb.Bundle(s => s.Process!.Terminal = true), id);
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("--console-socket", r.Stderr);
+        Leaks.AssertNothingLeft(sb, id);
+    }
+
+    [Fact]
+    public void Exec_with_a_tty()
+    {
+        using var sb = new Sandbox();
+        string id = sb.NewId();
+        Assert.Equal(0, sb.Csrun("run", "-d", "--bundle", sb.Bundle(null, "sleep", "300"), id).ExitCode);
+        string sock = Path.Combine(sb.Dir, "exec.sock");
+        using var listener = Listen(sock);
+        var r = sb.Csrun("exec", "-t", "-d", "--console-socket", sock, id, "--", "sh", "-c", "tty; echo exec-done");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        int master = ReceiveMaster(listener);
+        Assert.True(master >= 0, "no pty master received on the console socket");
+        try
+        {
+            string output = ReadAll(master);
+            Assert.Contains("/dev/pts/", output);
+            Assert.Contains("exec-done", output);
+        }
+        finally
+        {
+            Close(master);
+        }
+    }
+}
