@@ -18,4 +18,5 @@ root.Subcommands.Add(ResumeCommand.Build());
 root.Subcommands.Add(PsCommand.Build());
 root.Subcommands.Add(UpdateCommand.Build());
 root.Subcommands.Add(ExecCommand.Build());
+root.Subcommands.Add(EventsCommand.Build());
 return root.Parse(ArgsCompat.Normalize(args)).Invoke();

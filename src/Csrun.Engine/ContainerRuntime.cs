@@ -408,6 +408,15 @@ public sealed class ContainerRuntime(string root, bool systemdCgroup = false)
         return cgroup.GetPids();
     }
 
+    /// <summary>`events --stats`: one snapshot of the container's cgroup counters; null once it has stopped.</summary>
+    public CgroupStats? Stats(string id)
+    {
+        using var dir = _store.Open(id, exclusive: false);
+        if (StatusOf(dir) == ContainerStatus.Stopped) return null;
+        using var cgroup = CgroupManager.Create(CgroupLayout.Host, dir.Record.CgroupPath);
+        return cgroup.GetStats();
+    }
+
     /// <summary>`update`: writes the given resources (only the fields that are set) to the live cgroup.</summary>
     public void Update(string id, LinuxResources resources)
     {

@@ -107,3 +107,28 @@ public class ControlTests
         Assert.Contains("--memory", bad.Stderr);
     }
 }
+
+public class EventsTests
+{
+    [Fact]
+    public void Stats_once_and_as_a_stream_that_ends_with_the_container()
+    {
+        using var sb = new Sandbox();
+        string id = sb.NewId();
+        Assert.Equal(0, sb.Csrun("run", "-d", "--bundle", sb.Bundle(s => s.Linux!.Resources!.Pids = new Csrun.Oci.LinuxPids { Limit = 33 }, "sh", "-c", "sleep 1"), id).ExitCode);
+        var once = sb.Csrun("events", "--stats", id);
+        Assert.True(once.ExitCode == 0, once.ToString());
+        var doc = System.Text.Json.JsonDocument.Parse(once.Stdout).RootElement;
+        Assert.Equal("stats", doc.GetProperty("type").GetString());
+        Assert.Equal(id, doc.GetProperty("id").GetString());
+        var data = doc.GetProperty("data");
+        Assert.True(data.GetProperty("pids").GetProperty("current").GetInt32() >= 1);
+        Assert.Equal(33, data.GetProperty("pids").GetProperty("limit").GetInt32());
+        Assert.True(data.GetProperty("memory").GetProperty("usage").GetProperty("usage").GetUInt64() > 0);
+        var stream = sb.Csrun("events", "--interval", "100ms", id);
+        Assert.True(stream.ExitCode == 0, stream.ToString());
+        var lines = stream.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(lines.Length >= 2, stream.Stdout);
+        Assert.All(lines, l => Assert.Equal("stats", System.Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("type").GetString()));
+    }
+}
