@@ -1,0 +1,181 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using Csrun.Cgroups;
+using Csrun.Engine.Native;
+using Csrun.Engine.Specs;
+using Csrun.Engine.State;
+using Csrun.Linux;
+using Csrun.Oci;
+
+namespace Csrun.Engine;
+
+// create, run and run -d: from a bundle to a process waiting on the exec fifo (or running).
+public sealed partial class ContainerRuntime
+{
+
+    /// <summary>`create`: the container's init waits on the exec fifo until `start`.</summary>
+    public int Create(CreateOptions o)
+    {
+        using var dir = CreateContainer(o, gated: true, out _);
+        return dir.Record.Pid;
+    }
+
+    /// <summary>`run -d`: create and start at once, then leave the container running.</summary>
+    public int RunDetached(CreateOptions o)
+    {
+        using var dir = CreateContainer(o, gated: false, out var spec);
+        HookRunner.RunAll(dir.Record.Poststart, "poststart", OciState(dir.Record, ContainerStatus.Running));
+        return dir.Record.Pid;
+    }
+
+    /// <summary>`run`: create, start, wait; forwards signals; deletes the container when it exits.
+    /// Returns the container's exit code, 128+N when a signal N ended it.</summary>
+    public int Run(CreateOptions o)
+    {
+        // A pid-namespace join double-forks: the real init is our grandchild, reparented to us as subreaper.
+        Libc.Prctl(Libc.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+        int pid;
+        ContainerRecord record;
+        using (var dir = CreateContainer(o, gated: false, out _))
+        {
+            pid = dir.Record.Pid;
+            record = dir.Record;
+        }
+        int status;
+        using (SignalForwarder.Forward(pid))
+        {
+            HookRunner.RunAll(record.Poststart, "poststart", OciState(record, ContainerStatus.Running));
+            status = WaitExit(pid);
+            PhaseTimer.Mark("wait exit");
+        }
+        try
+        {
+            using var dir = _store.Open(o.Id);
+            Destroy(dir, force: true);
+            PhaseTimer.Mark("destroy");
+        }
+        catch (ContainerException)
+        {
+            // Someone deleted it while it ran: nothing left to clean.
+        }
+        return status;
+    }
+
+    private unsafe ContainerDir CreateContainer(CreateOptions o, bool gated, out Oci.Spec spec)
+    {
+        PhaseTimer.Mark("startup");
+        string bundle = Path.GetFullPath(o.Bundle);
+        spec = SpecLoader.Load(bundle);
+        PhaseTimer.Mark("load config.json");
+        SpecValidator.Validate(spec, bundle);
+        if (spec.Process!.Terminal && o.ConsoleSocket is null)
+            throw new ContainerException("config.json: process.terminal is set: pass --console-socket (a foreground terminal is not supported by this version of csrun)");
+        string rootfs = SpecValidator.RootfsPath(spec, bundle);
+        string cgroupPath = CgroupPaths.Resolve(spec.Linux?.CgroupsPath, o.Id, systemdCgroup);
+        PhaseTimer.Mark("validate");
+
+        var dir = _store.CreateNew(o.Id);
+        ICgroupManager? cgroup = null;
+        var child = new CsrChild { Pid = -1, SyncFd = -1, PidFd = -1 };
+        bool spawned = false;
+        try
+        {
+            var record = dir.Record;
+            record.Bundle = bundle;
+            record.Rootfs = rootfs;
+            record.CgroupPath = cgroupPath;
+            record.Created = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ss.fffffffZ");
+            record.Annotations = spec.Annotations;
+            record.Owner = OwnerName();
+            record.Poststart = spec.Hooks?.Poststart;
+            record.Poststop = spec.Hooks?.Poststop;
+            record.PrivatePidNamespace = spec.Linux?.Namespaces?.Exists(n => n.Type == "pid" && string.IsNullOrEmpty(n.Path)) == true;
+
+            PhaseTimer.Mark("state dir");
+            cgroup = CgroupManager.Create(CgroupLayout.Host, cgroupPath);
+            cgroup.Create();
+            PhaseTimer.Mark("cgroup create");
+            cgroup.Set(DeviceRules.WithDefaults(spec));
+            PhaseTimer.Mark("cgroup set");
+
+            string? fifo = null;
+            if (gated)
+            {
+                fifo = dir.FifoPath;
+                Errno.Check(Libc.Mkfifo(fifo, 0x1A0 /* 0640 */), $"mkfifo {fifo}");
+            }
+
+            var state = new ContainerState { Id = o.Id, Status = ContainerStatus.Creating, Bundle = bundle, Annotations = spec.Annotations };
+            byte[] probe = HookRunner.StateJson(state);
+            using var arena = new NativeArena();
+            using var console = spec.Process.Terminal ? ConsoleSocket.Connect(o.ConsoleSocket!) : null;
+            var opts = new LaunchOptions(o.Id, fifo, o.NoPivot, o.PreserveFds, cgroup.CloneIntoCgroupFd, !o.NoNewKeyring,
+                ConsoleFd: console?.Fd ?? -1);
+            CsrPlan* plan = PlanBuilder.Build(arena, spec, bundle, rootfs, opts, probe.Length + 4096);
+
+            PhaseTimer.Mark("plan");
+            CsrError err;
+            if (NativeMethods.Spawn(plan, &child, &err) != 0) throw Fail(err);
+            PhaseTimer.Mark("spawn");
+            spawned = true;
+            record.Pid = child.Pid;
+            ProcInfo.TryReadStat(child.Pid, out _, out ulong start);
+            record.PidStartTime = start;
+            state.Pid = child.Pid;
+
+            cgroup.Apply(child.Pid);
+            PhaseTimer.Mark("cgroup apply");
+            // The child waits in its new user namespace until its ids are mapped (it becomes root there next).
+            if (spec.Linux?.Namespaces?.Exists(n => n.Type == "user" && string.IsNullOrEmpty(n.Path)) == true)
+                IdMappings.Write(child.Pid, spec.Linux.UidMappings!, spec.Linux.GidMappings!);
+            byte[] json = HookRunner.StateJson(state);
+            fixed (byte* p = json)
+            {
+                if (NativeMethods.Resume(&child, NativeMethods.PhaseMounts, p, (nuint)json.Length, &err) != 0)
+                {
+                    spawned = false;
+                    throw Fail(err);
+                }
+            }
+            PhaseTimer.Mark("child mounts");
+            HookRunner.Run(spec.Hooks?.Prestart, "prestart", state);
+            HookRunner.Run(spec.Hooks?.CreateRuntime, "createRuntime", state);
+            fixed (byte* p = json)
+            {
+                if (NativeMethods.Resume(&child, NativeMethods.PhaseFinish, p, (nuint)json.Length, &err) != 0)
+                {
+                    spawned = false;
+                    throw Fail(err);
+                }
+            }
+            PhaseTimer.Mark("child finish");
+            dir.Save();
+            PhaseTimer.Mark("state save");
+            if (o.PidFile is not null) WritePidFile(o.PidFile, child.Pid);
+            NativeMethods.Release(&child);
+            spawned = false;
+            return dir;
+        }
+        catch
+        {
+            if (spawned) NativeMethods.Abort(&child);
+            try
+            {
+                cgroup?.Destroy();
+            }
+            catch (Exception e)
+            {
+                Log.Warn($"cleanup of cgroup {cgroupPath}: {e.Message}");
+            }
+            dir.Remove();
+            dir.Dispose();
+            throw;
+        }
+        finally
+        {
+            cgroup?.Dispose();
+        }
+    }
+
+    private static ContainerException Fail(in CsrError err) => new(HookRunner.Describe(err));
+}
