@@ -192,6 +192,10 @@ struct csr_plan {
     int32_t console_socket_fd;
     uint16_t console_rows;
     uint16_t console_cols;
+
+    /* linux.personality: the persona for execve (PER_LINUX = 0, PER_LINUX32 = 8); -1 = leave. */
+    int32_t personality;
+    int32_t pad4;
 };
 
 struct csr_error {

@@ -9,6 +9,7 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <fcntl.h>
 #include <string.h>
@@ -299,6 +300,10 @@ int csr_setup_process(struct csr_ctx *c)
         return -1;
     if (p->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
         csr_err(e, errno, "set no_new_privs", NULL);
+        return -1;
+    }
+    if (p->personality >= 0 && personality((unsigned long)p->personality) < 0) {
+        csr_err(e, errno, "set personality", NULL);
         return -1;
     }
     if (p->umask >= 0)

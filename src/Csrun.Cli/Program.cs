@@ -19,4 +19,6 @@ root.Subcommands.Add(PsCommand.Build());
 root.Subcommands.Add(UpdateCommand.Build());
 root.Subcommands.Add(ExecCommand.Build());
 root.Subcommands.Add(EventsCommand.Build());
+root.Subcommands.Add(CheckpointCommands.Checkpoint());
+root.Subcommands.Add(CheckpointCommands.Restore());
 return root.Parse(ArgsCompat.Normalize(args)).Invoke();

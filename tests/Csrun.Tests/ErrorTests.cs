@@ -142,13 +142,22 @@ public class LsmAndPersonalityTests
     }
 
     [Fact]
-    public void Personality_is_refused_clearly()
+    public void Personality_linux32_is_applied()
+    {
+        using var sb = new Sandbox();
+        var r = sb.RunContainer(sb.Bundle(s => s.Linux!.Personality = new Csrun.Oci.LinuxPersonality { Domain = "LINUX32" }, "uname", "-m"));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal("i686", r.Stdout.Trim());
+    }
+
+    [Fact]
+    public void Unknown_personality_is_refused_clearly()
     {
         using var sb = new Sandbox();
         string id = sb.NewId();
-        var r = sb.Csrun("run", "--bundle", sb.Bundle(s => s.Linux!.Personality = new Csrun.Oci.LinuxPersonality { Domain = "LINUX32" }), id);
+        var r = sb.Csrun("run", "--bundle", sb.Bundle(s => s.Linux!.Personality = new Csrun.Oci.LinuxPersonality { Domain = "SVR4" }), id);
         Assert.NotEqual(0, r.ExitCode);
-        Assert.Contains("linux.personality", r.Stderr);
+        Assert.Contains("linux.personality.domain", r.Stderr);
         Leaks.AssertNothingLeft(sb, id);
     }
 }

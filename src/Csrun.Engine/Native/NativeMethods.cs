@@ -133,6 +133,9 @@ internal unsafe struct CsrPlan
     public int ConsoleSocketFd;
     public ushort ConsoleRows;
     public ushort ConsoleCols;
+
+    public int Personality;
+    public int Pad4;
 }
 
 [StructLayout(LayoutKind.Sequential)]

@@ -154,6 +154,7 @@ internal static unsafe class PlanBuilder
             plan->SeccompLen = (uint)(program.Length / 8); // sizeof(struct sock_filter)
             plan->SeccompFlags = flags;
         }
+        plan->Personality = linux?.Personality?.Domain switch { "LINUX" => 0, "LINUX32" => 8, _ => -1 };
         plan->ConsoleSocketFd = process.Terminal ? o.ConsoleFd : -1;
         plan->ConsoleRows = (ushort)Math.Min(process.ConsoleSize?.Height ?? 0, ushort.MaxValue);
         plan->ConsoleCols = (ushort)Math.Min(process.ConsoleSize?.Width ?? 0, ushort.MaxValue);

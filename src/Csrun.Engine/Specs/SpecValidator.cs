@@ -140,8 +140,13 @@ public static class SpecValidator
             if (linux.IntelRdt is not null && !Directory.Exists("/sys/fs/resctrl/info"))
                 Fail("linux.intelRdt", "Intel RDT is not available on this host (no resctrl filesystem)");
             if (linux.Seccomp is not null) Security.SeccompCompiler.Validate(linux.Seccomp);
-            if (linux.Personality is not null)
-                Fail("linux.personality", "personality is not supported by this version of csrun");
+            if (linux.Personality is { } persona)
+            {
+                if (persona.Domain is not ("LINUX" or "LINUX32"))
+                    Fail("linux.personality.domain", $"unknown domain \"{persona.Domain}\" (LINUX or LINUX32)");
+                if (persona.Flags is { Count: > 0 })
+                    Fail("linux.personality.flags", "no personality flags are defined by the runtime-spec");
+            }
         }
 
         if (spec.Hooks is { } hooks)
