@@ -286,7 +286,8 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     /* Non-dumpable until execve (which resets it): other processes that may enter the container's
      * namespaces cannot ptrace us or open /proc/<pid>/exe, i.e. the runtime binary (CVE-2019-5736). */
-    prctl(PR_SET_DUMPABLE, 0);
+    if (!(new_ns & CLONE_NEWUSER))
+        prctl(PR_SET_DUMPABLE, 0);
     /* Drop every fd inherited from the runtime right away (CVE-2024-21626): the state directory's
      * flock, the cgroup directory fd, whatever .NET holds. Held until exec they would keep locks and
      * give the container a way out through /proc/self/fd while cwd is resolved. Keep stdio, the
@@ -337,6 +338,8 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
     /* ---- phase 1: mounts ---- */
     child_wait_resume(c, CSR_PHASE_MOUNTS);
     if (c->new_userns) {
+        /* Dumpable until now so that an unprivileged caller could open our uid_map (runc does the same). */
+        prctl(PR_SET_DUMPABLE, 0);
         /* The caller has written uid_map/gid_map by now; become the namespace's root so that files
          * we create are owned by a mapped id. Raw syscalls: glibc's setxid broadcast would try to
          * signal the parent's threads. */

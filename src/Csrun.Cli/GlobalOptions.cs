@@ -6,7 +6,7 @@ namespace Csrun.Cli;
 /// <summary>runc's global flags. They may stand before the command, as engines pass them.</summary>
 internal static class GlobalOptions
 {
-    public static readonly Option<string> Root = new("--root") { Description = "root directory for storage of container state", DefaultValueFactory = _ => "/run/csrun", Recursive = true };
+    public static readonly Option<string> Root = new("--root") { Description = "root directory for storage of container state", DefaultValueFactory = _ => Csrun.Engine.Rootless.DefaultRoot, Recursive = true };
     public static readonly Option<string?> LogFile = new("--log") { Description = "log file (default: stderr)", Recursive = true };
     public static readonly Option<string> LogFormat = new("--log-format") { Description = "log format: text or json", DefaultValueFactory = _ => "text", Recursive = true };
     public static readonly Option<bool> Debug = new("--debug") { Description = "enable debug logging", Recursive = true };

@@ -19,7 +19,7 @@ public sealed partial class ContainerRuntime
         string status = StatusOf(dir);
         if (status is not (ContainerStatus.Running or ContainerStatus.Created))
             throw new ContainerException($"container {id} is not running: {status}");
-        using var cgroup = CgroupManager.Create(CgroupLayout.Host, dir.Record.CgroupPath);
+        using var cgroup = RequireCgroup(dir.Record);
         cgroup.Freeze();
     }
 
@@ -28,7 +28,7 @@ public sealed partial class ContainerRuntime
         using var dir = _store.Open(id);
         string status = StatusOf(dir);
         if (status != ContainerStatus.Paused) throw new ContainerException($"container {id} is not paused: {status}");
-        using var cgroup = CgroupManager.Create(CgroupLayout.Host, dir.Record.CgroupPath);
+        using var cgroup = RequireCgroup(dir.Record);
         cgroup.Thaw();
     }
 
@@ -37,8 +37,8 @@ public sealed partial class ContainerRuntime
     {
         using var dir = _store.Open(id, exclusive: false);
         if (StatusOf(dir) == ContainerStatus.Stopped) return [];
-        using var cgroup = CgroupManager.Create(CgroupLayout.Host, dir.Record.CgroupPath);
-        return cgroup.GetPids();
+        using var cgroup = CgroupOf(dir.Record);
+        return cgroup?.GetPids() ?? [dir.Record.Pid];
     }
 
     /// <summary>`events --stats`: one snapshot of the container's cgroup counters; null once it has stopped.</summary>
@@ -46,7 +46,7 @@ public sealed partial class ContainerRuntime
     {
         using var dir = _store.Open(id, exclusive: false);
         if (StatusOf(dir) == ContainerStatus.Stopped) return null;
-        using var cgroup = CgroupManager.Create(CgroupLayout.Host, dir.Record.CgroupPath);
+        using var cgroup = RequireCgroup(dir.Record);
         return cgroup.GetStats();
     }
 
@@ -56,7 +56,7 @@ public sealed partial class ContainerRuntime
         using var dir = _store.Open(id);
         string status = StatusOf(dir);
         if (status == ContainerStatus.Stopped) throw new ContainerException($"container {id} is stopped");
-        using var cgroup = CgroupManager.Create(CgroupLayout.Host, dir.Record.CgroupPath);
+        using var cgroup = RequireCgroup(dir.Record);
         cgroup.Set(resources);
     }
 }

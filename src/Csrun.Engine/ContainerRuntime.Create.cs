@@ -93,10 +93,24 @@ public sealed partial class ContainerRuntime
 
             PhaseTimer.Mark("state dir");
             cgroup = CgroupManager.Create(CgroupLayout.Host, cgroupPath);
-            cgroup.Create();
-            PhaseTimer.Mark("cgroup create");
-            cgroup.Set(DeviceRules.WithDefaults(spec));
-            PhaseTimer.Mark("cgroup set");
+            try
+            {
+                cgroup.Create();
+                PhaseTimer.Mark("cgroup create");
+                cgroup.Set(DeviceRules.WithDefaults(spec));
+                PhaseTimer.Mark("cgroup set");
+            }
+            catch (CgroupException e) when (Rootless.CannotUseCgroups(e))
+            {
+                // As runc rootless: without a delegated cgroup the container runs without one, unless it asked for limits.
+                if (Rootless.HasLimits(spec))
+                    throw new ContainerException($"linux.resources: a rootless container needs a delegated cgroup for its limits: {e.Message}");
+                Log.Warn($"rootless: running without cgroups ({e.Message})");
+                cgroup.Destroy();
+                cgroup.Dispose();
+                cgroup = null;
+                record.CgroupPath = "";
+            }
 
             string? fifo = null;
             if (gated)
@@ -109,7 +123,7 @@ public sealed partial class ContainerRuntime
             byte[] probe = HookRunner.StateJson(state);
             using var arena = new NativeArena();
             using var console = spec.Process.Terminal ? ConsoleSocket.Connect(o.ConsoleSocket!) : null;
-            var opts = new LaunchOptions(o.Id, fifo, o.NoPivot, o.PreserveFds, cgroup.CloneIntoCgroupFd, !o.NoNewKeyring,
+            var opts = new LaunchOptions(o.Id, fifo, o.NoPivot, o.PreserveFds, cgroup?.CloneIntoCgroupFd ?? -1, !o.NoNewKeyring,
                 ConsoleFd: console?.Fd ?? -1);
             CsrPlan* plan = PlanBuilder.Build(arena, spec, bundle, rootfs, opts, probe.Length + 4096);
 
@@ -123,7 +137,7 @@ public sealed partial class ContainerRuntime
             record.PidStartTime = start;
             state.Pid = child.Pid;
 
-            cgroup.Apply(child.Pid);
+            cgroup?.Apply(child.Pid);
             PhaseTimer.Mark("cgroup apply");
             // The child waits in its new user namespace until its ids are mapped (it becomes root there next).
             if (spec.Linux?.Namespaces?.Exists(n => n.Type == "user" && string.IsNullOrEmpty(n.Path)) == true)

@@ -50,7 +50,7 @@ public sealed partial class ContainerRuntime
         }
         if (!detach) Libc.Prctl(Libc.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 
-        using var cgroup = CgroupManager.Create(CgroupLayout.Host, r.CgroupPath);
+        using var cgroup = CgroupOf(r);
         var child = new CsrChild { Pid = -1, SyncFd = -1, PidFd = -1 };
         bool spawned = false;
         try
@@ -59,12 +59,12 @@ public sealed partial class ContainerRuntime
             byte[] json = HookRunner.StateJson(state);
             using var arena = new NativeArena();
             using var console = spec.Process.Terminal ? ConsoleSocket.Connect(consoleSocket!) : null;
-            var opts = new LaunchOptions(id, null, false, 0, cgroup.CloneIntoCgroupFd, NewKeyring: false, Exec: true, ConsoleFd: console?.Fd ?? -1);
+            var opts = new LaunchOptions(id, null, false, 0, cgroup?.CloneIntoCgroupFd ?? -1, NewKeyring: false, Exec: true, ConsoleFd: console?.Fd ?? -1);
             CsrPlan* plan = PlanBuilder.Build(arena, spec, r.Bundle, "/", opts, json.Length + 4096);
             CsrError err;
             if (NativeMethods.Spawn(plan, &child, &err) != 0) throw Fail(err);
             spawned = true;
-            cgroup.Apply(child.Pid);
+            cgroup?.Apply(child.Pid);
             fixed (byte* p = json)
             {
                 if (NativeMethods.Resume(&child, NativeMethods.PhaseMounts, p, (nuint)json.Length, &err) != 0 ||

@@ -49,7 +49,7 @@ public sealed partial class ContainerRuntime
         ICgroupManager? cgroup = null;
         try
         {
-            cgroup = CgroupManager.Create(CgroupLayout.Host, r.CgroupPath);
+            cgroup = CgroupOf(r);
         }
         catch (CgroupException e)
         {
@@ -77,8 +77,9 @@ public sealed partial class ContainerRuntime
 
     private static void SignalAll(ContainerRecord r, int signal)
     {
-        using var cgroup = CgroupManager.Create(CgroupLayout.Host, r.CgroupPath);
-        SignalAll(cgroup, signal);
+        using var cgroup = CgroupOf(r);
+        if (cgroup is null) Libc.Kill(r.Pid, signal);
+        else SignalAll(cgroup, signal);
     }
 
     private static void SignalAll(ICgroupManager cgroup, int signal)

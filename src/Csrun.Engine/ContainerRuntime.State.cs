@@ -62,8 +62,8 @@ public sealed partial class ContainerRuntime
         if (File.Exists(dir.FifoPath)) return ContainerStatus.Created;
         try
         {
-            using var cgroup = CgroupManager.Create(CgroupLayout.Host, r.CgroupPath);
-            if (cgroup.IsFrozen()) return ContainerStatus.Paused;
+            using var cgroup = CgroupOf(r);
+            if (cgroup?.IsFrozen() == true) return ContainerStatus.Paused;
         }
         catch (Exception e) when (e is CgroupException or IOException)
         {

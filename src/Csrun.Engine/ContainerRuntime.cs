@@ -27,6 +27,13 @@ public sealed partial class ContainerRuntime(string root, bool systemdCgroup = f
     private readonly StateStore _store = new(root);
 
     public StateStore Store => _store;
+
+    /// <summary>The container's cgroup; null for a rootless container that runs without one.</summary>
+    private static ICgroupManager? CgroupOf(ContainerRecord r) =>
+        string.IsNullOrEmpty(r.CgroupPath) ? null : CgroupManager.Create(CgroupLayout.Host, r.CgroupPath);
+
+    private static ICgroupManager RequireCgroup(ContainerRecord r) =>
+        CgroupOf(r) ?? throw new ContainerException($"container {r.Id} has no cgroup (a rootless container without a delegated cgroup)");
 }
 
 /// <summary>`run` in the foreground passes the signals it receives on to the container's init, as runc does.</summary>

@@ -9,6 +9,8 @@ internal static class IdMappings
     public static void Write(int pid, List<LinuxIdMapping> uids, List<LinuxIdMapping> gids)
     {
         WriteMap($"/proc/{pid}/uid_map", uids, "linux.uidMappings");
+        // An unprivileged writer may map its own gid only after giving up setgroups in the namespace.
+        if (Rootless.IsRootless) File.WriteAllText($"/proc/{pid}/setgroups", "deny");
         WriteMap($"/proc/{pid}/gid_map", gids, "linux.gidMappings");
     }
 

@@ -51,6 +51,9 @@ public static unsafe partial class Libc
     [LibraryImport(L, EntryPoint = "geteuid")]
     public static partial uint GetEuid();
 
+    [LibraryImport(L, EntryPoint = "getegid")]
+    public static partial uint GetEgid();
+
     [LibraryImport(L, EntryPoint = "prctl", SetLastError = true)]
     public static partial int Prctl(int option, nuint arg2, nuint arg3, nuint arg4, nuint arg5);
 

@@ -1,3 +1,4 @@
+using Csrun.Linux;
 using Csrun.Oci;
 using OciProcess = Csrun.Oci.Process;
 
@@ -62,8 +63,11 @@ public static class DefaultSpec
             spec.Linux.Resources = null;
             spec.Linux.Namespaces.RemoveAll(n => n.Type == "network");
             spec.Linux.Namespaces.Add(new LinuxNamespace { Type = "user" });
-            spec.Linux.UidMappings = [new LinuxIdMapping { ContainerId = 0, HostId = 1000, Size = 1 }];
-            spec.Linux.GidMappings = [new LinuxIdMapping { ContainerId = 0, HostId = 1000, Size = 1 }];
+            // Map container root to whoever runs `csrun spec --rootless`, as runc does.
+            spec.Linux.UidMappings = [new LinuxIdMapping { ContainerId = 0, HostId = Libc.GetEuid(), Size = 1 }];
+            spec.Linux.GidMappings = [new LinuxIdMapping { ContainerId = 0, HostId = Libc.GetEgid(), Size = 1 }];
+            // Only the caller's own ids are mapped: devpts cannot be given gid 5.
+            spec.Mounts.Find(m => m.Destination == "/dev/pts")?.Options?.Remove("gid=5");
             spec.Mounts.RemoveAll(m => m.Destination is "/sys" or "/sys/fs/cgroup");
             spec.Mounts.Add(new Mount { Destination = "/sys", Type = "none", Source = "/sys", Options = ["rbind", "nosuid", "noexec", "nodev", "ro"] });
         }
