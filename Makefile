@@ -83,8 +83,14 @@ test: build rootfs
 run: build rootfs
 	@bash rootfs/demo.sh $(CSRUN) $(ROOTFS)/busybox
 
-bench: build rootfs
-	$(DOTNET) run -c Release --project benchmarks/Csrun.Benchmarks -- --csrun $(CSRUN) --rootfs $(ROOTFS)/busybox --out $(OUT)/bench
+# floor: the kernel work of a start alone (benchmarks/floor), a reference row under every runtime.
+$(NATIVE_OUT)/floor: benchmarks/floor/floor.c
+	@mkdir -p $(NATIVE_OUT)
+	@gcc -O2 -Wall -Wextra -Werror -o $@ $<
+
+bench: build rootfs $(NATIVE_OUT)/floor
+	$(DOTNET) run -c Release --project benchmarks/Csrun.Benchmarks -- --csrun $(CSRUN) --floor $(NATIVE_OUT)/floor \
+	  --rootfs $(ROOTFS)/busybox --out $(OUT)/bench
 
 clean:
 	rm -rf $(OUT)

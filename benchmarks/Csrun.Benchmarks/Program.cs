@@ -40,7 +40,7 @@ public static class Program
 
     private sealed class Options
     {
-        public string? Csrun, Rootfs, Crun, Runc, Mkbundle;
+        public string? Csrun, Rootfs, Crun, Runc, Floor, Mkbundle;
         public string Out = Path.Combine("out", "bench");
         public int Warmup = 3, Iterations = 30, RssRuns = 10;
     }
@@ -52,7 +52,7 @@ public static class Program
         catch (ArgumentException e)
         {
             Console.Error.WriteLine($"csrun-bench: {e.Message}");
-            Console.Error.WriteLine("usage: Csrun.Benchmarks --rootfs DIR [--csrun PATH] [--out DIR] [--crun PATH] [--runc PATH] [--warmup N] [--iterations N] [--rss-runs N] [--mkbundle PATH]");
+            Console.Error.WriteLine("usage: Csrun.Benchmarks --rootfs DIR [--csrun PATH] [--out DIR] [--crun PATH] [--runc PATH] [--floor PATH] [--warmup N] [--iterations N] [--rss-runs N] [--mkbundle PATH]");
             return 2;
         }
         if (Native.geteuid() != 0)
@@ -84,6 +84,7 @@ public static class Program
                 case "--rootfs": o.Rootfs = Value(); break;
                 case "--out": o.Out = Value(); break;
                 case "--crun": o.Crun = Value(); break;
+                case "--floor": o.Floor = Value(); break;
                 case "--runc": o.Runc = Value(); break;
                 case "--mkbundle": o.Mkbundle = Value(); break;
                 case "--warmup": o.Warmup = Int(); break;
@@ -172,6 +173,8 @@ public static class Program
             ("csrun", o.Csrun is null ? null : Path.GetFullPath(o.Csrun)),
             ("crun", o.Crun is null ? FindOnPath("crun") : Path.GetFullPath(o.Crun)),
             ("runc", o.Runc is null ? FindOnPath("runc") : Path.GetFullPath(o.Runc)),
+            // benchmarks/floor: the kernel work alone, the floor under every runtime (optional).
+            ("floor", o.Floor is null ? null : Path.GetFullPath(o.Floor)),
         };
 
         var work = Directory.CreateTempSubdirectory("csrun-bench.");
@@ -313,7 +316,7 @@ public static class Program
             if (stats is null) { notes.Add($"{name}: the benchmark failed (see the BenchmarkDotNet log above)."); continue; }
             rows.Add(new Row(name, stats.Median / 1e6, stats.Percentiles.P90 / 1e6, PeakRss.MedianMiB(settings, name), stats.N));
         }
-        var order = new[] { "csrun", "crun", "runc" };
+        var order = new[] { "csrun", "crun", "runc", "floor" };
         rows = rows.OrderBy(r => Array.IndexOf(order, r.Name)).ToList();
         Row? crun = rows.FirstOrDefault(r => r.Name == "crun"), runc = rows.FirstOrDefault(r => r.Name == "runc"), csrun = rows.FirstOrDefault(r => r.Name == "csrun");
 
