@@ -30,6 +30,8 @@ static _Noreturn void hook_child(const struct csr_hook *hook, int in_fd, int err
     static const char *const empty[] = {NULL};
     const char *argv0[] = {hook->path, NULL};
     csr_reset_signals(); /* also unblocks what the parent blocked around the fork */
+    /* Its own process group, so a timeout can kill what the hook started too, not just the hook. */
+    setpgid(0, 0);
     if (in_fd == 0) {
         fcntl(0, F_SETFD, 0);
     } else if (dup2(in_fd, 0) < 0) { /* dup2 clears FD_CLOEXEC on the new fd */
@@ -173,6 +175,7 @@ int csr_run_hook(const struct csr_hook *hook, const char *state_json, size_t sta
         if (deadline >= 0 && now_ms() >= deadline) {
             if (pidfd < 0 || syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0) < 0)
                 kill(pid, SIGKILL);
+            kill(-pid, SIGKILL); /* the rest of the hook's process group */
             while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
                 ;
             reaped = 1;

@@ -71,11 +71,17 @@ public class HookTests
     {
         using var sb = new Sandbox();
         string id = sb.NewId();
-        string hook = Script(sb, "slow.sh", "sleep 30");
+        string nap = $"29.{Random.Shared.Next(100000, 999999)}";
+        string hook = Script(sb, "slow.sh", $"sleep {nap}; echo never");
         var r = sb.Csrun("create", "--bundle", sb.Bundle(s => s.Hooks = new Hooks { CreateRuntime = [new Hook { Path = hook, Timeout = 1 }] }, "sleep", "300"), id);
         Assert.NotEqual(0, r.ExitCode);
         Assert.Contains("timed out", r.Stderr);
         Leaks.AssertNothingLeft(sb, id);
+        // What the hook started dies with it (the hook runs in its own process group).
+        Thread.Sleep(100);
+        var stray = Directory.GetDirectories("/proc").Select(Path.GetFileName).Where(p => p!.All(char.IsAsciiDigit))
+            .Where(p => { try { return File.ReadAllText($"/proc/{p}/cmdline").Contains(nap); } catch (IOException) { return false; } }).ToList();
+        Assert.Empty(stray);
     }
 
     [Fact]
