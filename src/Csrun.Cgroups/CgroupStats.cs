@@ -10,4 +10,17 @@ public sealed class CgroupStats
     public ulong? CpuUsageNanoseconds { get; set; }
     public ulong? PidsCurrent { get; set; }
     public ulong? PidsLimit { get; set; }
+    /// <summary>Processes the kernel's OOM killer has killed in this cgroup (v1 memory.oom_control, v2 memory.events).</summary>
+    public ulong? OomKills { get; set; }
+
+    /// <summary>The value of "KEY N" in a flat keyed cgroup file, or null.</summary>
+    internal static ulong? KeyedValue(string? text, string key)
+    {
+        if (text is null) return null;
+        foreach (var line in text.AsSpan().EnumerateLines())
+        {
+            if (line.StartsWith(key) && line.Length > key.Length && line[key.Length] == ' ' && ulong.TryParse(line[(key.Length + 1)..], out ulong v)) return v;
+        }
+        return null;
+    }
 }

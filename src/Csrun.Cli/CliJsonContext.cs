@@ -7,4 +7,5 @@ namespace Csrun.Cli;
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(RuncState))]
 [JsonSerializable(typeof(List<RuncState>))]
+[JsonSerializable(typeof(string))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

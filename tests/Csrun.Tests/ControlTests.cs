@@ -151,3 +151,20 @@ public class CheckpointTests
         Assert.Contains("does not exist", missing.Stderr);
     }
 }
+
+public class OomEventTests
+{
+    [Fact]
+    public void Events_stream_reports_an_oom_kill()
+    {
+        using var sb = new Sandbox();
+        string id = sb.NewId();
+        // busybox tail keeps an endless "line" in memory: the OOM killer ends it inside the 16 MiB limit.
+        string bundle = sb.Bundle(s => s.Linux!.Resources!.Memory = new Csrun.Oci.LinuxMemory { Limit = 16L << 20, Swap = 16L << 20 },
+            "sh", "-c", "sleep 0.5; head -c 300m /dev/zero | tail > /dev/null; echo tail=$?; sleep 1");
+        Assert.Equal(0, sb.Csrun("run", "-d", "--bundle", bundle, id).ExitCode);
+        var events = sb.Csrun("events", "--interval", "100ms", id);
+        Assert.True(events.ExitCode == 0, events.ToString());
+        Assert.Contains(events.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l == $"{{\"type\":\"oom\",\"id\":\"{id}\"}}");
+    }
+}

@@ -126,6 +126,7 @@ public sealed partial class CgroupV1Manager : ICgroupManager, IResourceWriter
             s.MemoryLimitBytes = Limit(CgroupFile.TryReadLong(mem + "/memory.limit_in_bytes"));
             long? memsw = CgroupFile.TryReadLong(mem + "/memory.memsw.usage_in_bytes");
             if (memsw is not null && s.MemoryUsageBytes is not null) s.SwapUsageBytes = (ulong)Math.Max(0, memsw.Value - (long)s.MemoryUsageBytes.Value);
+            s.OomKills = CgroupStats.KeyedValue(CgroupFile.TryRead(mem + "/memory.oom_control"), "oom_kill");
         }
         if (DirectoryOf("cpuacct") is { } acct) s.CpuUsageNanoseconds = Unsigned(CgroupFile.TryReadLong(acct + "/cpuacct.usage"));
         if (DirectoryOf("pids") is { } pids)

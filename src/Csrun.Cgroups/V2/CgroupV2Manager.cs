@@ -134,6 +134,7 @@ public sealed partial class CgroupV2Manager : ICgroupManager, IResourceWriter
             PidsCurrent = Unsigned(CgroupFile.TryReadLong(Directory + "/pids.current")),
             PidsLimit = Unsigned(CgroupFile.TryReadLong(Directory + "/pids.max")),
         };
+        s.OomKills = CgroupStats.KeyedValue(CgroupFile.TryRead(Directory + "/memory.events"), "oom_kill");
         // cpu.stat exists without the cpu controller too; usage_usec is always in it.
         if (CgroupFile.TryRead(Directory + "/cpu.stat") is { } stat)
         {

@@ -26,8 +26,12 @@ internal static class EventsCommand
                 return 0;
             }
             var every = ParseDuration(p.GetValue(interval)!);
+            ulong? oomKills = null;
             while (rt.Stats(cid) is { } s)
             {
+                // runc emits {"type":"oom"} when the kernel's OOM killer struck the container since the last look.
+                if (s.OomKills is ulong k && oomKills is ulong before && k > before) Console.Out.WriteLine(OomEvent(cid));
+                oomKills = s.OomKills ?? oomKills;
                 Console.Out.WriteLine(Render(cid, s));
                 Console.Out.Flush();
                 Thread.Sleep(every);
@@ -46,6 +50,8 @@ internal static class EventsCommand
             throw new ContainerException($"--interval: invalid duration \"{text}\"");
         return TimeSpan.FromMilliseconds(v * scale);
     }
+
+    private static string OomEvent(string id) => $"{{\"type\":\"oom\",\"id\":{JsonSerializer.Serialize(id, CliJsonContext.Default.String)}}}";
 
     private static string Render(string id, CgroupStats s)
     {
