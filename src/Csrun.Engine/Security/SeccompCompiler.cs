@@ -90,6 +90,13 @@ public static unsafe class SeccompCompiler
                         continue;
                     }
                     int rc = Seccomp.RuleAddArray(ctx, action, nr, (uint)n, args);
+                    // EEXIST: the filter has this syscall and condition already (profiles such as podman's
+                    // default list a syscall in several rules); the first rule stands.
+                    if (rc == -Libc.EEXIST)
+                    {
+                        Log.Debug($"seccomp: rule {i} for {name} duplicates an earlier one; skipped");
+                        continue;
+                    }
                     if (rc < 0) throw new ContainerException($"linux.seccomp.syscalls[{i}]: rule for {name}: {Errno.Describe(-rc)}");
                 }
             }
