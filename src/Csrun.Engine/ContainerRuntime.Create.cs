@@ -16,14 +16,14 @@ public sealed partial class ContainerRuntime
     /// <summary>`create`: the container's init waits on the exec fifo until `start`.</summary>
     public int Create(CreateOptions o)
     {
-        using var dir = CreateContainer(o, gated: true, out _);
+        using var dir = CreateContainer(o, gated: true, out _, out _);
         return dir.Record.Pid;
     }
 
     /// <summary>`run -d`: create and start at once, then leave the container running.</summary>
     public int RunDetached(CreateOptions o)
     {
-        using var dir = CreateContainer(o, gated: false, out var spec);
+        using var dir = CreateContainer(o, gated: false, out _, out _);
         HookRunner.RunAll(dir.Record.Poststart, "poststart", OciState(dir.Record, ContainerStatus.Running));
         return dir.Record.Pid;
     }
@@ -36,13 +36,15 @@ public sealed partial class ContainerRuntime
         Libc.Prctl(Libc.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
         int pid;
         ContainerRecord record;
-        using (var dir = CreateContainer(o, gated: false, out _))
+        int ptyMaster;
+        using (var dir = CreateContainer(o, gated: false, out _, out ptyMaster, foreground: true))
         {
             pid = dir.Record.Pid;
             record = dir.Record;
         }
         int status;
-        using (SignalForwarder.Forward(pid))
+        using (var tty = ptyMaster >= 0 ? new TtyProxy(ptyMaster) : null)
+        using (SignalForwarder.Forward(pid, withWinch: tty is null))
         {
             HookRunner.RunAll(record.Poststart, "poststart", OciState(record, ContainerStatus.Running));
             status = WaitExit(pid);
@@ -61,15 +63,17 @@ public sealed partial class ContainerRuntime
         return status;
     }
 
-    private unsafe ContainerDir CreateContainer(CreateOptions o, bool gated, out Oci.Spec spec)
+    /// <param name="ptyMaster">For a foreground terminal (no --console-socket): the pty master to proxy, else -1.</param>
+    private unsafe ContainerDir CreateContainer(CreateOptions o, bool gated, out Oci.Spec spec, out int ptyMaster, bool foreground = false)
     {
+        ptyMaster = -1;
         PhaseTimer.Mark("startup");
         string bundle = Path.GetFullPath(o.Bundle);
         spec = SpecLoader.Load(bundle);
         PhaseTimer.Mark("load config.json");
         SpecValidator.Validate(spec, bundle);
-        if (spec.Process!.Terminal && o.ConsoleSocket is null)
-            throw new ContainerException("config.json: process.terminal is set: pass --console-socket (a foreground terminal is not supported by this version of csrun)");
+        if (spec.Process!.Terminal && o.ConsoleSocket is null && !foreground)
+            throw new ContainerException("config.json: process.terminal is set: pass --console-socket (or run in the foreground)");
         string rootfs = SpecValidator.RootfsPath(spec, bundle);
         string cgroupPath = CgroupPaths.Resolve(spec.Linux?.CgroupsPath, o.Id, systemdCgroup);
         PhaseTimer.Mark("validate");
@@ -122,7 +126,8 @@ public sealed partial class ContainerRuntime
             var state = new ContainerState { Id = o.Id, Status = ContainerStatus.Creating, Bundle = bundle, Annotations = spec.Annotations };
             byte[] probe = HookRunner.StateJson(state);
             using var arena = new NativeArena();
-            using var console = spec.Process.Terminal ? ConsoleSocket.Connect(o.ConsoleSocket!) : null;
+            using var console = !spec.Process.Terminal ? null
+                : o.ConsoleSocket is not null ? ConsoleSocket.Connect(o.ConsoleSocket) : ConsoleSocket.Pair();
             var opts = new LaunchOptions(o.Id, fifo, o.NoPivot, o.PreserveFds, cgroup?.CloneIntoCgroupFd ?? -1, !o.NoNewKeyring,
                 ConsoleFd: console?.Fd ?? -1);
             CsrPlan* plan = PlanBuilder.Build(arena, spec, bundle, rootfs, opts, probe.Length + 4096);
@@ -163,6 +168,8 @@ public sealed partial class ContainerRuntime
                 }
             }
             PhaseTimer.Mark("child finish");
+            // The child sent the master before it reported "created".
+            if (console is not null && o.ConsoleSocket is null) ptyMaster = console.ReceiveMaster();
             dir.Save();
             PhaseTimer.Mark("state save");
             if (o.PidFile is not null) WritePidFile(o.PidFile, child.Pid);

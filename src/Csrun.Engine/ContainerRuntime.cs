@@ -42,11 +42,13 @@ internal sealed class SignalForwarder : IDisposable
     private static readonly int[] Forwarded = [1, 2, 3, 10, 12, 15, 28, 18]; // HUP INT QUIT USR1 USR2 TERM WINCH CONT
     private readonly List<PosixSignalRegistration> _regs = [];
 
-    public static SignalForwarder Forward(int pid)
+    /// <param name="withWinch">False with a terminal: the pty itself tells its foreground process about size changes.</param>
+    public static SignalForwarder Forward(int pid, bool withWinch = true)
     {
         var f = new SignalForwarder();
         foreach (int sig in Forwarded)
         {
+            if (sig == 28 && !withWinch) continue;
             f._regs.Add(PosixSignalRegistration.Create((PosixSignal)sig, ctx =>
             {
                 ctx.Cancel = true;

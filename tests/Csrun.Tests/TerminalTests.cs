@@ -106,13 +106,29 @@ public unsafe partial class TerminalTests
     }
 
     [Fact]
-    public void Terminal_without_console_socket_is_a_clear_error()
+    public void Detached_terminal_without_console_socket_is_a_clear_error()
     {
         using var sb = new Sandbox();
         string id = sb.NewId();
         var r = sb.Csrun("run", "-d", "--bundle", sb.Bundle(s => s.Process!.Terminal = true), id);
         Assert.NotEqual(0, r.ExitCode);
         Assert.Contains("--console-socket", r.Stderr);
+        Leaks.AssertNothingLeft(sb, id);
+    }
+
+    [Fact]
+    public void Foreground_run_puts_the_container_on_the_callers_terminal()
+    {
+        // script(1) is the caller's terminal (30x100); csrun proxies the container's pty to it in raw mode.
+        using var sb = new Sandbox();
+        string id = sb.NewId();
+        string bundle = sb.Bundle(s => s.Process!.Terminal = true, "sh", "-c", "tty; stty size; read x; echo got:$x; exit 7");
+        string run = $"stty cols 100 rows 30; {TestEnv.CsrunBinary} --root {sb.Root} run --bundle {bundle} {id}";
+        var r = Sandbox.Run("/bin/sh", ["-c", $"(sleep 1; echo hello) | script -qec '{run}' /dev/null"], TimeSpan.FromSeconds(60));
+        Assert.True(r.ExitCode == 7, r.ToString());
+        Assert.Contains("/dev/pts/0", r.Stdout);
+        Assert.Contains("30 100", r.Stdout);
+        Assert.Contains("got:hello", r.Stdout);
         Leaks.AssertNothingLeft(sb, id);
     }
 
