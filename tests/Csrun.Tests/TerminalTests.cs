@@ -8,19 +8,6 @@ namespace Csrun.Tests;
 /// <summary>process.terminal with --console-socket: what conmon and containerd's shim do with runc.</summary>
 public unsafe partial class TerminalTests
 {
-    [StructLayout(LayoutKind.Sequential)]
-    private struct IoVec { public byte* Base; public nuint Len; }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct MsgHdr
-    {
-        public void* Name; public uint NameLen; public IoVec* Iov; public nuint IovLen;
-        public byte* Control; public nuint ControlLen; public int Flags;
-    }
-
-    [LibraryImport("libc", EntryPoint = "recvmsg", SetLastError = true)]
-    private static partial nint RecvMsg(int fd, MsgHdr* msg, int flags);
-
     [LibraryImport("libc", EntryPoint = "read", SetLastError = true)]
     private static partial nint Read(int fd, byte* buf, nint n);
 
@@ -37,15 +24,7 @@ public unsafe partial class TerminalTests
     private static int ReceiveMaster(Socket listener)
     {
         using var conn = listener.Accept();
-        byte* data = stackalloc byte[256];
-        byte* control = stackalloc byte[64];
-        var iov = new IoVec { Base = data, Len = 256 };
-        var msg = new MsgHdr { Iov = &iov, IovLen = 1, Control = control, ControlLen = 64 };
-        nint n = RecvMsg((int)conn.SafeHandle.DangerousGetHandle(), &msg, 0);
-        if (n < 0 || msg.ControlLen < 20) return -1;
-        // struct cmsghdr { size_t len; int level; int type; } then the fd.
-        int level = *(int*)(control + 8), type = *(int*)(control + 12);
-        return level == 1 /* SOL_SOCKET */ && type == 1 /* SCM_RIGHTS */ ? *(int*)(control + 16) : -1;
+        return Csrun.Linux.Tty.ReceiveFd((int)conn.SafeHandle.DangerousGetHandle());
     }
 
     /// <summary>Reads the pty until the slave side closes (EIO) or 20 s pass.</summary>
