@@ -17,11 +17,11 @@
 #define TIOCGPTPEER _IO('T', 0x41)
 #endif
 
-static int send_fd(int sock, int fd, const char *name)
+int csr_send_fd(int sock, int fd, const char *data, size_t len)
 {
     char cbuf[CMSG_SPACE(sizeof(int))];
     memset(cbuf, 0, sizeof cbuf);
-    struct iovec iov = {.iov_base = (void *)name, .iov_len = strlen(name)};
+    struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
     struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
     cm->cmsg_level = SOL_SOCKET;
@@ -67,7 +67,7 @@ int csr_setup_console(struct csr_ctx *c)
         close(slave);
         goto fail;
     }
-    if (send_fd(p->console_socket_fd, master, "/dev/ptmx") < 0) {
+    if (csr_send_fd(p->console_socket_fd, master, "/dev/ptmx", 9) < 0) {
         csr_err(e, errno, "send pty master to the console socket", NULL);
         close(slave);
         goto fail;

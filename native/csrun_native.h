@@ -195,7 +195,10 @@ struct csr_plan {
 
     /* linux.personality: the persona for execve (PER_LINUX = 0, PER_LINUX32 = 8); -1 = leave. */
     int32_t personality;
-    int32_t pad4;
+    /* SCMP_ACT_NOTIFY: a socket connected to linux.seccomp.listenerPath. The filter is installed with
+     * SECCOMP_FILTER_FLAG_NEW_LISTENER and the listener fd goes over it (SCM_RIGHTS) with the container
+     * process state, which the parent appends to the state JSON of each resume after a NUL. -1: none. */
+    int32_t seccomp_listener_fd;
 };
 
 struct csr_error {

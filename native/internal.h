@@ -59,8 +59,10 @@ CSR_HIDDEN pid_t csr_raw_fork(int *pidfd, unsigned long extra_flags);
 
 /* Marks every fd >= from close-on-exec (close_range(2), or /proc/self/fd iteration fallback). */
 CSR_HIDDEN int csr_cloexec_from(int from);
-/* Closes fds >= from except keep1 and keep2 (-1 for none; close_range, kernel >= 5.9). */
-CSR_HIDDEN void csr_close_inherited(int from, int keep1, int keep2);
+/* Closes fds >= from except the keeps (-1 for none; close_range, kernel >= 5.9). */
+CSR_HIDDEN void csr_close_inherited(int from, int keep1, int keep2, int keep3);
+/* sendmsg with one fd in SCM_RIGHTS and data as the payload. */
+CSR_HIDDEN int csr_send_fd(int sock, int fd, const char *data, size_t len);
 
 /* Line reader over a file with a fixed buffer. Lines longer than the buffer are returned
  * truncated (*truncated = 1) and the rest is skipped: callers only need their leading fields. */
@@ -97,6 +99,8 @@ struct csr_ctx {
     size_t state_len;     /* bytes of state JSON in plan->state_buf */
     char exe[PATH_MAX];   /* resolved argv[0] */
     struct csr_error err; /* scratch for the current failure */
+    const char *procstate; /* container process state for the seccomp listener, after the state */
+    size_t procstate_len;
 };
 
 /* Reports c->err (to the parent before "created", else to fd 2) and exits. (spawn.c) */

@@ -195,9 +195,24 @@ static int install_seccomp(struct csr_ctx *c)
 {
     const struct csr_plan *p = c->plan;
     struct sock_fprog prog = {.len = (unsigned short)p->seccomp_len, .filter = (struct sock_filter *)p->seccomp_bpf};
-    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, p->seccomp_flags, &prog) < 0) {
+    long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, p->seccomp_flags, &prog);
+    if (fd < 0) {
         csr_err(&c->err, errno, "install seccomp filter", NULL);
         return -1;
+    }
+    if (p->seccomp_flags & SECCOMP_FILTER_FLAG_NEW_LISTENER) {
+        /* The listener fd goes to linux.seccomp.listenerPath with the container process state. */
+        int rc = p->seccomp_listener_fd >= 0 && c->procstate
+                     ? csr_send_fd(p->seccomp_listener_fd, (int)fd, c->procstate, c->procstate_len)
+                     : 0;
+        int err = errno;
+        close((int)fd);
+        if (p->seccomp_listener_fd >= 0)
+            close(p->seccomp_listener_fd);
+        if (rc < 0) {
+            csr_err(&c->err, err, "send the seccomp listener fd to linux.seccomp.listenerPath", NULL);
+            return -1;
+        }
     }
     return 0;
 }

@@ -208,7 +208,9 @@ static void child_wait_resume(struct csr_ctx *c, int phase)
     }
     if (p->state_buf && p->state_buf_cap)
         p->state_buf[m.len] = '\0';
-    c->state_len = (size_t)m.len;
+    c->state_len = p->state_buf ? strnlen(p->state_buf, (size_t)m.len) : 0;
+    c->procstate = c->state_len < m.len ? p->state_buf + c->state_len + 1 : NULL;
+    c->procstate_len = c->procstate ? (size_t)m.len - c->state_len - 1 : 0;
 }
 
 static void child_send(struct csr_ctx *c, uint32_t type)
@@ -292,7 +294,8 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
      * flock, the cgroup directory fd, whatever .NET holds. Held until exec they would keep locks and
      * give the container a way out through /proc/self/fd while cwd is resolved. Keep stdio, the
      * preserved fds and our end of the sync channel. */
-    csr_close_inherited(3 + (plan->preserve_fds > 0 ? plan->preserve_fds : 0), sync_fd, plan->console_socket_fd);
+    csr_close_inherited(3 + (plan->preserve_fds > 0 ? plan->preserve_fds : 0), sync_fd, plan->console_socket_fd,
+                        plan->seccomp_listener_fd);
 
     if (csr_set_oom_score(c) < 0)
         csr_child_fail(c);

@@ -153,14 +153,16 @@ pid_t csr_raw_fork(int *pidfd, unsigned long extra_flags)
     return (pid_t)r;
 }
 
-void csr_close_inherited(int from, int keep1, int keep2)
+void csr_close_inherited(int from, int keep1, int keep2, int keep3)
 {
-    /* Close [from, inf) except keep1 and keep2 (either may be -1). */
-    int lo = keep1 < keep2 ? keep1 : keep2, hi = keep1 < keep2 ? keep2 : keep1;
-    int keeps[2] = {lo, hi};
+    int keeps[3] = {keep1, keep2, keep3};
+    /* Sort the three keeps, then close the ranges between them. */
+    for (int i = 0; i < 3; i++)
+        for (int j = i + 1; j < 3; j++)
+            if (keeps[j] < keeps[i]) { int t = keeps[i]; keeps[i] = keeps[j]; keeps[j] = t; }
     unsigned start = (unsigned)from;
-    for (int i = 0; i < 2; i++) {
-        if (keeps[i] < from)
+    for (int i = 0; i < 3; i++) {
+        if (keeps[i] < from || (unsigned)keeps[i] < start)
             continue;
         if ((unsigned)keeps[i] > start)
             syscall(SYS_close_range, start, (unsigned)keeps[i] - 1, 0U);

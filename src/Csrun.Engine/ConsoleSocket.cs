@@ -24,7 +24,7 @@ internal sealed class ConsoleSocket : IDisposable
     /// <summary>The fd the child sends the master over.</summary>
     public int Fd => _socket is not null ? (int)_socket.SafeHandle.DangerousGetHandle() : _childEnd!.Fd;
 
-    public static ConsoleSocket Connect(string path)
+    public static ConsoleSocket Connect(string path, string what = "--console-socket")
     {
         var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
@@ -35,7 +35,7 @@ internal sealed class ConsoleSocket : IDisposable
         catch (SocketException e)
         {
             s.Dispose();
-            throw new ContainerException($"--console-socket: connect {path}: {e.Message}");
+            throw new ContainerException($"{what}: connect {path}: {e.Message}");
         }
     }
 

@@ -128,9 +128,12 @@ public sealed partial class ContainerRuntime
             using var arena = new NativeArena();
             using var console = !spec.Process.Terminal ? null
                 : o.ConsoleSocket is not null ? ConsoleSocket.Connect(o.ConsoleSocket) : ConsoleSocket.Pair();
+            var seccomp = spec.Linux?.Seccomp;
+            using var listener = seccomp is not null && Security.SeccompCompiler.UsesNotify(seccomp)
+                ? ConsoleSocket.Connect(seccomp.ListenerPath!, "linux.seccomp.listenerPath") : null;
             var opts = new LaunchOptions(o.Id, fifo, o.NoPivot, o.PreserveFds, cgroup?.CloneIntoCgroupFd ?? -1, !o.NoNewKeyring,
-                ConsoleFd: console?.Fd ?? -1);
-            CsrPlan* plan = PlanBuilder.Build(arena, spec, bundle, rootfs, opts, probe.Length + 4096);
+                ConsoleFd: console?.Fd ?? -1, ListenerFd: listener?.Fd ?? -1);
+            CsrPlan* plan = PlanBuilder.Build(arena, spec, bundle, rootfs, opts, 2 * probe.Length + 8192);
 
             PhaseTimer.Mark("plan");
             CsrError err;
@@ -148,6 +151,8 @@ public sealed partial class ContainerRuntime
             if (spec.Linux?.Namespaces?.Exists(n => n.Type == "user" && string.IsNullOrEmpty(n.Path)) == true)
                 IdMappings.Write(child.Pid, spec.Linux.UidMappings!, spec.Linux.GidMappings!);
             byte[] json = HookRunner.StateJson(state);
+            // With a seccomp listener the child also needs the container process state, after a NUL.
+            if (listener is not null) json = [.. json, 0, .. Csrun.Engine.State.StateJson.WriteProcessState(state, seccomp!.ListenerMetadata)];
             fixed (byte* p = json)
             {
                 if (NativeMethods.Resume(&child, NativeMethods.PhaseMounts, p, (nuint)json.Length, &err) != 0)

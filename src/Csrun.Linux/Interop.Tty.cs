@@ -45,15 +45,28 @@ public static unsafe partial class Tty
     public static partial int Ioctl(int fd, nuint request, void* arg);
 
     /// <summary>One message's SCM_RIGHTS fd (the pty master a console socket carries), or -1.</summary>
-    public static int ReceiveFd(int sock)
+    public static int ReceiveFd(int sock) => ReceiveFd(sock, new byte[256], out _);
+
+    /// <summary>One message: its payload into <paramref name="data"/> and its SCM_RIGHTS fd (or -1).</summary>
+    public static int ReceiveFd(int sock, byte[] data, out int length)
     {
-        byte* data = stackalloc byte[256];
+        length = 0;
         byte* control = stackalloc byte[64];
-        var iov = new IoVec { Base = data, Len = 256 };
+        fixed (byte* d = data)
+        {
+            return Receive(sock, d, data.Length, control, out length);
+        }
+    }
+
+    private static int Receive(int sock, byte* data, int capacity, byte* control, out int length)
+    {
+        length = 0;
+        var iov = new IoVec { Base = data, Len = (nuint)capacity };
         var msg = new MsgHdr { Iov = &iov, IovLen = 1, Control = control, ControlLen = 64 };
         nint n;
         do n = RecvMsg(sock, &msg, 0x40000000 /* MSG_CMSG_CLOEXEC */); while (n < 0 && Errno.Last == Libc.EINTR);
         if (n < 0 || msg.ControlLen < 20) return -1;
+        length = (int)n;
         // struct cmsghdr { size_t len; int level; int type; } then the fd.
         return *(int*)(control + 8) == 1 && *(int*)(control + 12) == 1 ? *(int*)(control + 16) : -1;
     }

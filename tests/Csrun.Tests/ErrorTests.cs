@@ -161,3 +161,18 @@ public class LsmAndPersonalityTests
         Leaks.AssertNothingLeft(sb, id);
     }
 }
+
+public class IntelRdtTests
+{
+    [Fact]
+    public void Intel_rdt_without_resctrl_is_refused_clearly()
+    {
+        Assert.False(Directory.Exists("/sys/fs/resctrl/info"), "this test expects a host without Intel RDT (resctrl), as CI is");
+        using var sb = new Sandbox();
+        string id = sb.NewId();
+        var r = sb.Csrun("run", "--bundle", sb.Bundle(s => s.Linux!.IntelRdt = new Csrun.Oci.LinuxIntelRdt { ClosID = "c1" }), id);
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("linux.intelRdt", r.Stderr);
+        Leaks.AssertNothingLeft(sb, id);
+    }
+}

@@ -88,3 +88,97 @@ public class SeccompTests
         Leaks.AssertNothingLeft(sb, id);
     }
 }
+
+/// <summary>SCMP_ACT_NOTIFY: the listener at listenerPath gets the filter's fd and answers the calls.</summary>
+public unsafe class SeccompNotifyTests
+{
+    private const nuint NotifRecv = 0xc0502100, NotifSend = 0xc0182101; // SECCOMP_IOCTL_NOTIF_RECV / _SEND
+
+    [Fact]
+    public void Listener_receives_the_fd_and_the_process_state_and_answers_the_call()
+    {
+        using var sb = new Sandbox();
+        string path = Path.Combine(sb.Dir, "seccomp.sock");
+        using var listener = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        listener.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(path));
+        listener.Listen(1);
+        string? state = null;
+        int syscallNr = -1;
+        var agent = Task.Run(() =>
+        {
+            using var conn = listener.Accept();
+            var data = new byte[8192];
+            int fd = Csrun.Linux.Tty.ReceiveFd((int)conn.SafeHandle.DangerousGetHandle(), data, out int len);
+            Assert.True(fd >= 0, "no seccomp fd received");
+            state = System.Text.Encoding.UTF8.GetString(data, 0, len);
+            // struct seccomp_notif: id u64, pid u32, flags u32, then seccomp_data (nr first).
+            byte* notif = stackalloc byte[80];
+            new Span<byte>(notif, 80).Clear();
+            Assert.Equal(0, Csrun.Linux.Tty.Ioctl(fd, NotifRecv, notif));
+            syscallNr = *(int*)(notif + 16);
+            // struct seccomp_notif_resp: id u64, val s64, error s32, flags u32. Answer EACCES.
+            byte* resp = stackalloc byte[24];
+            new Span<byte>(resp, 24).Clear();
+            *(ulong*)resp = *(ulong*)notif;
+            *(int*)(resp + 16) = -13;
+            Assert.Equal(0, Csrun.Linux.Tty.Ioctl(fd, NotifSend, resp));
+            Csrun.Linux.Libc.Close(fd);
+        });
+        string id = sb.NewId();
+        var r = sb.RunContainer(sb.Bundle(s => s.Linux!.Seccomp = new Csrun.Oci.LinuxSeccomp
+        {
+            DefaultAction = "SCMP_ACT_ALLOW",
+            ListenerPath = path,
+            ListenerMetadata = "meta-1",
+            Syscalls = [new Csrun.Oci.LinuxSyscall { Names = ["mkdir", "mkdirat"], Action = "SCMP_ACT_NOTIFY" }],
+        }, "sh", "-c", "mkdir /tmp/notified 2>&1; echo done"), id);
+        Assert.True(agent.Wait(TimeSpan.FromSeconds(30)), "the listener never got a notification");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("Permission denied", r.Stdout);
+        Assert.Contains("done", r.Stdout);
+        Assert.True(syscallNr is 83 or 258, $"notified syscall {syscallNr} is not mkdir/mkdirat");
+        var doc = System.Text.Json.JsonDocument.Parse(state!).RootElement;
+        Assert.Equal("seccompFd", doc.GetProperty("fds")[0].GetString());
+        Assert.Equal("meta-1", doc.GetProperty("metadata").GetString());
+        Assert.True(doc.GetProperty("pid").GetInt32() > 0);
+        Assert.Equal(id, doc.GetProperty("state").GetProperty("id").GetString());
+    }
+
+    [Fact]
+    public void Notify_without_listener_path_is_refused()
+    {
+        using var sb = new Sandbox();
+        string id = sb.NewId();
+        var r = sb.Csrun("run", "--bundle", sb.Bundle(s => s.Linux!.Seccomp = new Csrun.Oci.LinuxSeccomp
+        {
+            DefaultAction = "SCMP_ACT_ALLOW",
+            Syscalls = [new Csrun.Oci.LinuxSyscall { Names = ["mkdir"], Action = "SCMP_ACT_NOTIFY" }],
+        }), id);
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("linux.seccomp.listenerPath", r.Stderr);
+        Leaks.AssertNothingLeft(sb, id);
+    }
+}
+
+public class SeccompCompilerTests
+{
+    [Fact]
+    public void Default_errno_ret_is_the_filters_default_return()
+    {
+        // defaultAction ERRNO with defaultErrnoRet 38: the program's fall-through RET is SECCOMP_RET_ERRNO|38.
+        var (program, _) = Csrun.Engine.Security.SeccompCompiler.Compile(new Csrun.Oci.LinuxSeccomp
+        {
+            DefaultAction = "SCMP_ACT_ERRNO",
+            DefaultErrnoRet = 38,
+            Syscalls = [new Csrun.Oci.LinuxSyscall { Names = ["read", "write", "exit_group"], Action = "SCMP_ACT_ALLOW" }],
+        });
+        var rets = new List<uint>();
+        for (int i = 0; i + 8 <= program.Length; i += 8)
+        {
+            ushort code = BitConverter.ToUInt16(program, i);
+            if (code == 0x06) rets.Add(BitConverter.ToUInt32(program, i + 4)); // BPF_RET|BPF_K
+        }
+        Assert.Contains(0x00050000u | 38u, rets);
+        Assert.Contains(0x7fff0000u, rets);
+    }
+}

@@ -135,7 +135,7 @@ internal unsafe struct CsrPlan
     public ushort ConsoleCols;
 
     public int Personality;
-    public int Pad4;
+    public int SeccompListenerFd;
 }
 
 [StructLayout(LayoutKind.Sequential)]

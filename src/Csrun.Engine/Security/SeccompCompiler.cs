@@ -6,7 +6,7 @@ namespace Csrun.Engine.Security;
 /// <summary>Compiles linux.seccomp into a classic BPF program (the bytes of struct sock_filter[]) with libseccomp.</summary>
 public static unsafe class SeccompCompiler
 {
-    public const uint FlagTsync = 1, FlagLog = 2, FlagSpecAllow = 4;
+    public const uint FlagTsync = 1, FlagLog = 2, FlagSpecAllow = 4, FlagNewListener = 8;
 
     private static readonly Dictionary<string, int> Ops = new(StringComparer.Ordinal)
     {
@@ -19,8 +19,12 @@ public static unsafe class SeccompCompiler
     public static readonly string[] Actions =
     [
         "SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD",
-        "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP",
+        "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP", "SCMP_ACT_NOTIFY",
     ];
+
+    /// <summary>True when a rule hands syscalls to a user-space listener (linux.seccomp.listenerPath).</summary>
+    public static bool UsesNotify(LinuxSeccomp s) =>
+        s.DefaultAction == "SCMP_ACT_NOTIFY" || s.Syscalls?.Exists(r => r.Action == "SCMP_ACT_NOTIFY") == true;
 
     public static readonly string[] KnownFlags = ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"];
 
@@ -28,6 +32,10 @@ public static unsafe class SeccompCompiler
     public static void Validate(LinuxSeccomp s)
     {
         Action(s.DefaultAction, s.DefaultErrnoRet, "linux.seccomp.defaultAction");
+        if (UsesNotify(s) && string.IsNullOrEmpty(s.ListenerPath))
+            throw Bad("linux.seccomp.listenerPath", "must be set when an action is SCMP_ACT_NOTIFY");
+        if (!string.IsNullOrEmpty(s.ListenerPath) && !s.ListenerPath.StartsWith('/'))
+            throw Bad("linux.seccomp.listenerPath", $"\"{s.ListenerPath}\" must be an absolute path");
         for (int i = 0; i < (s.Flags?.Count ?? 0); i++)
         {
             if (Array.IndexOf(KnownFlags, s.Flags![i]) < 0) throw Bad($"linux.seccomp.flags[{i}]", $"unknown flag \"{s.Flags[i]}\"");
@@ -123,6 +131,7 @@ public static unsafe class SeccompCompiler
             {
                 flags |= f switch { "SECCOMP_FILTER_FLAG_TSYNC" => FlagTsync, "SECCOMP_FILTER_FLAG_LOG" => FlagLog, _ => FlagSpecAllow };
             }
+            if (UsesNotify(s)) flags |= FlagNewListener;
             return (program, flags);
         }
         finally
@@ -140,7 +149,7 @@ public static unsafe class SeccompCompiler
         "SCMP_ACT_LOG" => Seccomp.ActLog,
         "SCMP_ACT_TRACE" => Seccomp.ActTraceBase | ((errnoRet ?? 1) & 0xffff),
         "SCMP_ACT_TRAP" => Seccomp.ActTrap,
-        "SCMP_ACT_NOTIFY" => throw Bad(field, "SCMP_ACT_NOTIFY is not supported by this version of csrun"),
+        "SCMP_ACT_NOTIFY" => Seccomp.ActNotify,
         _ => throw Bad(field, $"unknown action \"{action}\""),
     };
 

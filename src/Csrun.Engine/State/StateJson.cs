@@ -28,6 +28,26 @@ internal static class StateJson
         return buf.WrittenSpan.ToArray();
     }
 
+    /// <summary>runtime-spec "container process state": what a seccomp listener receives with the fd.</summary>
+    public static byte[] WriteProcessState(ContainerState s, string? metadata)
+    {
+        var buf = new ArrayBufferWriter<byte>(512);
+        using (var w = new Utf8JsonWriter(buf))
+        {
+            w.WriteStartObject();
+            w.WriteString("ociVersion"u8, s.OciVersion);
+            w.WriteStartArray("fds"u8);
+            w.WriteStringValue("seccompFd"u8);
+            w.WriteEndArray();
+            w.WriteNumber("pid"u8, s.Pid);
+            if (metadata is not null) w.WriteString("metadata"u8, metadata);
+            w.WritePropertyName("state"u8);
+            w.WriteRawValue(Write(s), skipInputValidation: true);
+            w.WriteEndObject();
+        }
+        return buf.WrittenSpan.ToArray();
+    }
+
     public static byte[] Write(ContainerRecord r)
     {
         var buf = new ArrayBufferWriter<byte>(1024);
