@@ -127,10 +127,10 @@ public sealed partial class ContainerRuntime
             byte[] probe = HookRunner.StateJson(state);
             using var arena = new NativeArena();
             using var console = !spec.Process.Terminal ? null
-                : o.ConsoleSocket is not null ? ConsoleSocket.Connect(o.ConsoleSocket) : ConsoleSocket.Pair();
+                : o.ConsoleSocket is not null ? FdChannel.Connect(o.ConsoleSocket, "--console-socket") : FdChannel.Pair();
             var seccomp = spec.Linux?.Seccomp;
             using var listener = seccomp is not null && Security.SeccompCompiler.UsesNotify(seccomp)
-                ? ConsoleSocket.Connect(seccomp.ListenerPath!, "linux.seccomp.listenerPath") : null;
+                ? FdChannel.Connect(seccomp.ListenerPath!, "linux.seccomp.listenerPath") : null;
             var opts = new LaunchOptions(o.Id, fifo, o.NoPivot, o.PreserveFds, cgroup?.CloneIntoCgroupFd ?? -1, !o.NoNewKeyring,
                 ConsoleFd: console?.Fd ?? -1, ListenerFd: listener?.Fd ?? -1);
             CsrPlan* plan = PlanBuilder.Build(arena, spec, bundle, rootfs, opts, 2 * probe.Length + 8192);
@@ -153,25 +153,11 @@ public sealed partial class ContainerRuntime
             byte[] json = HookRunner.StateJson(state);
             // With a seccomp listener the child also needs the container process state, after a NUL.
             if (listener is not null) json = [.. json, 0, .. Csrun.Engine.State.StateJson.WriteProcessState(state, seccomp!.ListenerMetadata)];
-            fixed (byte* p = json)
-            {
-                if (NativeMethods.Resume(&child, NativeMethods.PhaseMounts, p, (nuint)json.Length, &err) != 0)
-                {
-                    spawned = false;
-                    throw Fail(err);
-                }
-            }
+            Resume(&child, NativeMethods.PhaseMounts, json);
             PhaseTimer.Mark("child mounts");
             HookRunner.Run(spec.Hooks?.Prestart, "prestart", state);
             HookRunner.Run(spec.Hooks?.CreateRuntime, "createRuntime", state);
-            fixed (byte* p = json)
-            {
-                if (NativeMethods.Resume(&child, NativeMethods.PhaseFinish, p, (nuint)json.Length, &err) != 0)
-                {
-                    spawned = false;
-                    throw Fail(err);
-                }
-            }
+            Resume(&child, NativeMethods.PhaseFinish, json);
             PhaseTimer.Mark("child finish");
             // The child sent the master before it reported "created".
             if (console is not null && o.ConsoleSocket is null) ptyMaster = console.ReceiveMaster();
@@ -202,6 +188,4 @@ public sealed partial class ContainerRuntime
             cgroup?.Dispose();
         }
     }
-
-    private static ContainerException Fail(in CsrError err) => new(HookRunner.Describe(err));
 }

@@ -58,22 +58,15 @@ public sealed partial class ContainerRuntime
             var state = new ContainerState { Id = id, Status = ContainerStatus.Running, Pid = r.Pid, Bundle = r.Bundle, Annotations = r.Annotations };
             byte[] json = HookRunner.StateJson(state);
             using var arena = new NativeArena();
-            using var console = spec.Process.Terminal ? ConsoleSocket.Connect(consoleSocket!) : null;
+            using var console = spec.Process.Terminal ? FdChannel.Connect(consoleSocket!, "--console-socket") : null;
             var opts = new LaunchOptions(id, null, false, 0, cgroup?.CloneIntoCgroupFd ?? -1, NewKeyring: false, Exec: true, ConsoleFd: console?.Fd ?? -1);
             CsrPlan* plan = PlanBuilder.Build(arena, spec, r.Bundle, "/", opts, json.Length + 4096);
             CsrError err;
             if (NativeMethods.Spawn(plan, &child, &err) != 0) throw Fail(err);
             spawned = true;
             cgroup?.Apply(child.Pid);
-            fixed (byte* p = json)
-            {
-                if (NativeMethods.Resume(&child, NativeMethods.PhaseMounts, p, (nuint)json.Length, &err) != 0 ||
-                    NativeMethods.Resume(&child, NativeMethods.PhaseFinish, p, (nuint)json.Length, &err) != 0)
-                {
-                    spawned = false;
-                    throw Fail(err);
-                }
-            }
+            Resume(&child, NativeMethods.PhaseMounts, json);
+            Resume(&child, NativeMethods.PhaseFinish, json);
             if (pidFile is not null) WritePidFile(pidFile, child.Pid);
             NativeMethods.Release(&child);
             spawned = false;

@@ -32,6 +32,19 @@ public sealed partial class ContainerRuntime(string root, bool systemdCgroup = f
     private static ICgroupManager? CgroupOf(ContainerRecord r) =>
         string.IsNullOrEmpty(r.CgroupPath) ? null : CgroupManager.Create(CgroupLayout.Host, r.CgroupPath);
 
+    private static ContainerException Fail(in CsrError err) => new(HookRunner.Describe(err));
+
+    /// <summary>Lets the child run one setup phase. On failure the helper has killed and reaped it already,
+    /// so the caller's later abort is a no-op.</summary>
+    private static unsafe void Resume(CsrChild* child, int phase, byte[] json)
+    {
+        CsrError err;
+        fixed (byte* p = json)
+        {
+            if (NativeMethods.Resume(child, phase, p, (nuint)json.Length, &err) != 0) throw Fail(err);
+        }
+    }
+
     private static ICgroupManager RequireCgroup(ContainerRecord r) =>
         CgroupOf(r) ?? throw new ContainerException($"container {r.Id} has no cgroup (a rootless container without a delegated cgroup)");
 }

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Csrun.Engine.Native;
 using Csrun.Engine.State;
 using Csrun.Oci;
@@ -15,34 +14,33 @@ internal static unsafe class HookRunner
     {
         if (hooks is null || hooks.Count == 0) return;
         byte[] json = StateJson(state);
-        using var arena = new NativeArena();
         for (int i = 0; i < hooks.Count; i++)
         {
-            var h = arena.Alloc<CsrHook>();
-            PlanBuilder.Hook(arena, hooks[i], h);
-            CsrError err;
-            fixed (byte* p = json)
-            {
-                if (NativeMethods.RunHook(h, p, (nuint)json.Length, &err) != 0)
-                    throw new ContainerException($"{kind} hook #{i}: {Describe(err)}");
-            }
+            if (RunOne(hooks[i], json) is { } failure) throw new ContainerException($"{kind} hook #{i}: {failure}");
         }
     }
 
     /// <summary>For poststart and poststop: a failing hook is logged and the rest still run (runtime-spec).</summary>
     public static void RunAll(List<Hook>? hooks, string kind, ContainerState state)
     {
-        if (hooks is null) return;
+        if (hooks is null || hooks.Count == 0) return;
+        byte[] json = StateJson(state);
         for (int i = 0; i < hooks.Count; i++)
         {
-            try
-            {
-                Run([hooks[i]], kind, state);
-            }
-            catch (ContainerException e)
-            {
-                Log.Warn(e.Message.Replace("hook #0", $"hook #{i}"));
-            }
+            if (RunOne(hooks[i], json) is { } failure) Log.Warn($"{kind} hook #{i}: {failure}");
+        }
+    }
+
+    /// <summary>Runs one hook with the state on stdin; null when it succeeded, else why it failed.</summary>
+    private static string? RunOne(Hook hook, byte[] json)
+    {
+        using var arena = new NativeArena();
+        var h = arena.Alloc<CsrHook>();
+        PlanBuilder.Hook(arena, hook, h);
+        CsrError err;
+        fixed (byte* p = json)
+        {
+            return NativeMethods.RunHook(h, p, (nuint)json.Length, &err) == 0 ? null : Describe(err);
         }
     }
 

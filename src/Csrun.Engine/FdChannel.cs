@@ -4,18 +4,19 @@ using Csrun.Linux;
 namespace Csrun.Engine;
 
 /// <summary>
-/// Where the child sends the pty master: the --console-socket connection (conmon, containerd's shim), or, for
-/// a foreground `run -t`, one end of a socketpair whose other end csrun itself reads.
+/// A unix socket the child passes an fd over (SCM_RIGHTS): the pty master to --console-socket (conmon,
+/// containerd's shim) or, for a foreground `run -t`, to csrun itself through a socketpair; the seccomp
+/// listener fd to linux.seccomp.listenerPath.
 /// </summary>
-internal sealed class ConsoleSocket : IDisposable
+internal sealed class FdChannel : IDisposable
 {
     private readonly Socket? _socket;
     private readonly SafeFd? _childEnd;
     private readonly SafeFd? _ourEnd;
 
-    private ConsoleSocket(Socket socket) => _socket = socket;
+    private FdChannel(Socket socket) => _socket = socket;
 
-    private ConsoleSocket(SafeFd childEnd, SafeFd ourEnd)
+    private FdChannel(SafeFd childEnd, SafeFd ourEnd)
     {
         _childEnd = childEnd;
         _ourEnd = ourEnd;
@@ -24,13 +25,13 @@ internal sealed class ConsoleSocket : IDisposable
     /// <summary>The fd the child sends the master over.</summary>
     public int Fd => _socket is not null ? (int)_socket.SafeHandle.DangerousGetHandle() : _childEnd!.Fd;
 
-    public static ConsoleSocket Connect(string path, string what = "--console-socket")
+    public static FdChannel Connect(string path, string what)
     {
         var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
             s.Connect(new UnixDomainSocketEndPoint(path));
-            return new ConsoleSocket(s);
+            return new FdChannel(s);
         }
         catch (SocketException e)
         {
@@ -39,11 +40,11 @@ internal sealed class ConsoleSocket : IDisposable
         }
     }
 
-    public static unsafe ConsoleSocket Pair()
+    public static unsafe FdChannel Pair()
     {
         int* fds = stackalloc int[2];
         Errno.Check(Tty.SocketPair(Tty.AF_UNIX, Tty.SOCK_STREAM | Tty.SOCK_CLOEXEC, 0, fds), "socketpair for the terminal");
-        return new ConsoleSocket(new SafeFd(fds[0]), new SafeFd(fds[1]));
+        return new FdChannel(new SafeFd(fds[0]), new SafeFd(fds[1]));
     }
 
     /// <summary>For a pair: the pty master the child sent (it sends before it reports "created").</summary>
