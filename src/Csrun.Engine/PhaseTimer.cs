@@ -10,7 +10,6 @@ public static class PhaseTimer
 {
     private static readonly bool Enabled = Environment.GetEnvironmentVariable("CSRUN_TRACE_PHASES") == "1";
     private static long _last = Stopwatch.GetTimestamp();
-    private static readonly long Start = Environment.TickCount64;
 
     public static void Mark(string phase)
     {
