@@ -23,10 +23,13 @@ public sealed class PodmanFixture : IDisposable
         Image = "docker.io/library/csrun-busybox:test";
     }
 
-    public ProcResult Podman(params string[] args) => Sandbox.Run("/usr/bin/podman",
+    /// <summary>podman's global options: every file it keeps under Dir, csrun as its runtime.</summary>
+    public string[] GlobalArgs =>
         ["--root", Path.Combine(Dir, "storage"), "--runroot", Path.Combine(Dir, "run"), "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs",
          "--events-backend", "file", "--tmpdir", Path.Combine(Dir, "tmp"), "--network-config-dir", Path.Combine(Dir, "net"),
-         "--runtime", TestEnv.CsrunBinary, .. args], TimeSpan.FromSeconds(120));
+         "--runtime", TestEnv.CsrunBinary];
+
+    public ProcResult Podman(params string[] args) => Sandbox.Run("/usr/bin/podman", [.. GlobalArgs, .. args], TimeSpan.FromSeconds(120));
 
     public static readonly string[] Limits = ["--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"];
 
@@ -86,10 +89,8 @@ public class PodmanTests(PodmanFixture pm) : IClassFixture<PodmanFixture>
         // script(1) gives podman a terminal; conmon receives the pty master from csrun over its console socket.
         // The output is read back from conmon's log: the live attach may start after a short-lived process wrote.
         string name = "pm-tty-" + Guid.NewGuid().ToString("N")[..8];
-        string cmd = string.Join(' ', new[] { "/usr/bin/podman", "--root", Path.Combine(pm.Dir, "storage"), "--runroot", Path.Combine(pm.Dir, "run"),
-            "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "file", "--tmpdir", Path.Combine(pm.Dir, "tmp"),
-            "--network-config-dir", Path.Combine(pm.Dir, "net"), "--runtime", TestEnv.CsrunBinary, "run", "-it", "--name", name }
-            .Concat(PodmanFixture.Limits).Concat(new[] { pm.Image, "sh", "-c", "'tty; [ -t 0 ] && echo stdin-is-a-tty; exit 5'" }));
+        string cmd = string.Join(' ', ["/usr/bin/podman", .. pm.GlobalArgs, "run", "-it", "--name", name, .. PodmanFixture.Limits,
+            pm.Image, "sh", "-c", "'tty; [ -t 0 ] && echo stdin-is-a-tty; exit 5'"]);
         try
         {
             var r = Sandbox.Run("/usr/bin/script", ["-qec", cmd, "/dev/null"], TimeSpan.FromSeconds(120));

@@ -1,30 +1,18 @@
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using System.Text;
+using Csrun.Linux;
 using Csrun.Oci;
 
 namespace Csrun.Tests;
 
 /// <summary>process.terminal with --console-socket: what conmon and containerd's shim do with runc.</summary>
-public unsafe partial class TerminalTests
+public unsafe class TerminalTests
 {
-    [LibraryImport("libc", EntryPoint = "read", SetLastError = true)]
-    private static partial nint Read(int fd, byte* buf, nint n);
-
-    [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
-    private static partial nint Write(int fd, byte* buf, nint n);
-
-    [LibraryImport("libc", EntryPoint = "poll")]
-    private static partial int Poll(long* fds, nuint n, int timeout);
-
-    [LibraryImport("libc", EntryPoint = "close")]
-    private static partial int Close(int fd);
-
     /// <summary>Accepts one connection and returns the fd that came with it (SCM_RIGHTS), or -1.</summary>
     private static int ReceiveMaster(Socket listener)
     {
         using var conn = listener.Accept();
-        return Csrun.Linux.Tty.ReceiveFd((int)conn.SafeHandle.DangerousGetHandle());
+        return Tty.ReceiveFd((int)conn.SafeHandle.DangerousGetHandle());
     }
 
     /// <summary>Reads the pty until the slave side closes (EIO) or 20 s pass.</summary>
@@ -35,9 +23,9 @@ public unsafe partial class TerminalTests
         var deadline = DateTime.UtcNow.AddSeconds(20);
         while (DateTime.UtcNow < deadline)
         {
-            long pfd = master | (1L << 32); // struct pollfd { int fd; short events = POLLIN; short revents; }
-            if (Poll(&pfd, 1, 200) <= 0) continue;
-            nint n = Read(master, buf, 4096);
+            var pfd = new Libc.PollFd { Fd = master, Events = Libc.POLLIN };
+            if (Libc.Poll(&pfd, 1, 200) <= 0) continue;
+            nint n = Libc.Read(master, buf, 4096);
             if (n <= 0) break;
             sb.Append(Encoding.UTF8.GetString(buf, (int)n));
         }
@@ -71,7 +59,7 @@ public unsafe partial class TerminalTests
         try
         {
             byte[] input = "hello\n"u8.ToArray();
-            fixed (byte* p = input) Write(master, p, input.Length);
+            fixed (byte* p = input) Libc.Write(master, p, input.Length);
             string output = ReadAll(master);
             Assert.Contains("/dev/pts/0", output);
             Assert.Contains("40 120", output);
@@ -80,7 +68,7 @@ public unsafe partial class TerminalTests
         }
         finally
         {
-            Close(master);
+            Libc.Close(master);
         }
     }
 
@@ -131,7 +119,7 @@ public unsafe partial class TerminalTests
         }
         finally
         {
-            Close(master);
+            Libc.Close(master);
         }
     }
 }
