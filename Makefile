@@ -21,7 +21,7 @@ APT_PACKAGES := gcc make clang libc6-dev zlib1g-dev libseccomp-dev busybox-stati
 NATIVE_SRC := $(wildcard native/*.c) $(wildcard native/*.h)
 CS_SRC     := $(shell find src -name '*.cs' -o -name '*.csproj' 2>/dev/null) Directory.Build.props
 
-.PHONY: deps build native csrun rootfs install test run bench clean
+.PHONY: deps build native csrun rootfs images install test run bench clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; done; \
@@ -66,13 +66,19 @@ rootfs: deps $(ROOTFS)/busybox/bin/busybox
 $(ROOTFS)/busybox/bin/busybox: rootfs/mkrootfs.sh
 	bash rootfs/mkrootfs.sh $(ROOTFS)/busybox
 
+# Test images (OCI layouts) built from the busybox rootfs: rootfs/mkimages.sh says what each holds.
+IMAGES := $(OUT)/images
+images: rootfs $(IMAGES)/busybox/index.json
+$(IMAGES)/busybox/index.json: rootfs/mkimages.sh $(ROOTFS)/busybox/bin/busybox
+	bash rootfs/mkimages.sh $(ROOTFS)/busybox $(IMAGES)
+
 install: build
 	install -m 0755 $(CSRUN) /usr/local/bin/csrun
 
 # Every test project, then one summary line summed over all of them.
 TEST_PROJECTS := $(wildcard tests/*/*.csproj)
-test: build rootfs
-	@export CSRUN_BINARY=$(CSRUN) CSRUN_ROOTFS=$(ROOTFS)/busybox CSRUN_REPO=$(CURDIR); \
+test: build rootfs images
+	@export CSRUN_BINARY=$(CSRUN) CSRUN_ROOTFS=$(ROOTFS)/busybox CSRUN_IMAGES=$(IMAGES) CSRUN_REPO=$(CURDIR); \
 	rm -rf $(OUT)/test-results; mkdir -p $(OUT)/test-results; rc=0; \
 	for p in $(TEST_PROJECTS); do \
 	  n=$$(basename $$p .csproj); \

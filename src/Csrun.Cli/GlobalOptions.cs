@@ -32,12 +32,34 @@ internal static class GlobalOptions
                 throw new ContainerException("--systemd-cgroup: systemd is not running on this host; use the cgroupfs driver");
             return action(new ContainerRuntime(p.GetValue(Root)!, systemd));
         }
-        catch (Exception e) when (e is ContainerException or IOException or Csrun.Cgroups.CgroupException or UnauthorizedAccessException)
+        catch (Exception e) when (IsUserFacing(e))
         {
-            Log.Error(e.Message);
-            Console.Error.WriteLine($"csrun: {command}: {e.Message}");
-            return 1;
+            return Report(command, e);
         }
+    }
+
+    /// <summary>For commands that need no container runtime (the image store).</summary>
+    public static int ExecuteImages(ParseResult p, string command, Func<int> action)
+    {
+        Log.Configure(p.GetValue(LogFile), p.GetValue(LogFormat)!, p.GetValue(Debug));
+        try
+        {
+            return action();
+        }
+        catch (Exception e) when (IsUserFacing(e))
+        {
+            return Report(command, e);
+        }
+    }
+
+    private static bool IsUserFacing(Exception e) => e is ContainerException or IOException or Csrun.Cgroups.CgroupException
+        or UnauthorizedAccessException or Csrun.Images.Content.ImageException or HttpRequestException or OperationCanceledException;
+
+    private static int Report(string command, Exception e)
+    {
+        Log.Error(e.Message);
+        Console.Error.WriteLine($"csrun: {command}: {e.Message}");
+        return 1;
     }
 }
 
@@ -48,11 +70,12 @@ internal static class ArgsCompat
     [
         "-root", "-log", "-log-format", "-debug", "-systemd-cgroup", "-rootless", "-bundle", "-pid-file",
         "-console-socket", "-no-pivot", "-no-new-keyring", "-preserve-fds", "-detach", "-all", "-force", "-format",
-        "-quiet", "-keep", "-no-subreaper", "-criu",
+        "-quiet", "-keep", "-no-subreaper", "-criu", "-image",
     ];
 
     public static string[] Normalize(string[] args)
     {
+        args = SplitImageCommand(args);
         string[]? copy = null;
         for (int i = 0; i < args.Length; i++)
         {
@@ -67,5 +90,23 @@ internal static class ArgsCompat
             }
         }
         return copy ?? args;
+    }
+
+    /// <summary>docker run's shape: in `run ... --image REF CMD...` everything after REF is the container's
+    /// command, flags included, so a "--" goes right after REF.</summary>
+    private static string[] SplitImageCommand(string[] args)
+    {
+        int run = Array.IndexOf(args, "run");
+        if (run < 0) return args;
+        for (int i = run + 1; i < args.Length; i++)
+        {
+            if (args[i] == "--") return args;
+            int after = args[i] == "--image" || args[i] == "-image" ? i + 2
+                : args[i].StartsWith("--image=", StringComparison.Ordinal) || args[i].StartsWith("-image=", StringComparison.Ordinal) ? i + 1 : -1;
+            if (after < 0) continue;
+            if (after > args.Length || (after < args.Length && args[after] == "--")) return args;
+            return [.. args[..after], "--", .. args[after..]];
+        }
+        return args;
     }
 }

@@ -21,4 +21,5 @@ root.Subcommands.Add(ExecCommand.Build());
 root.Subcommands.Add(EventsCommand.Build());
 root.Subcommands.Add(CheckpointCommands.Checkpoint());
 root.Subcommands.Add(CheckpointCommands.Restore());
+root.Subcommands.Add(ImageCommands.Build());
 return root.Parse(ArgsCompat.Normalize(args)).Invoke();

@@ -28,9 +28,10 @@ public sealed partial class ContainerRuntime
         return dir.Record.Pid;
     }
 
-    /// <summary>`run`: create, start, wait; forwards signals; deletes the container when it exits.
+    /// <summary>`run`: create, start, wait; forwards signals; deletes the container when it exits unless
+    /// <paramref name="keep"/> (runc's --keep: it stays, stopped, until `delete`).
     /// Returns the container's exit code, 128+N when a signal N ended it.</summary>
-    public int Run(CreateOptions o)
+    public int Run(CreateOptions o, bool keep = false)
     {
         // A pid-namespace join double-forks: the real init is our grandchild, reparented to us as subreaper.
         Libc.Prctl(Libc.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
@@ -50,6 +51,7 @@ public sealed partial class ContainerRuntime
             status = WaitExit(pid);
             PhaseTimer.Mark("wait exit");
         }
+        if (keep) return status;
         try
         {
             using var dir = _store.Open(o.Id);

@@ -30,6 +30,17 @@ public static class TestEnv
         }
     }
 
+    /// <summary>The OCI layouts rootfs/mkimages.sh builds (busybox, busybox-docker, layered, multiarch).</summary>
+    public static string Images
+    {
+        get
+        {
+            string p = Environment.GetEnvironmentVariable("CSRUN_IMAGES") ?? Path.Combine(Repo, "out/images");
+            Assert.True(File.Exists(Path.Combine(p, "layered/index.json")), $"test images not found at {p}: run `make images`");
+            return p;
+        }
+    }
+
     public static void RequireRoot() => Assert.True(Environment.UserName == "root" || geteuid() == 0, "these tests create containers and must run as root");
 
     [System.Runtime.InteropServices.DllImport("libc")]
@@ -155,6 +166,9 @@ public sealed class Sandbox : IDisposable
             {
             }
         }
+        // Image tests mount rootfs overlays under Dir: never recurse into a live mount.
+        foreach (var m in Leaks.Mounts(Dir).OrderByDescending(m => m.Length))
+            Run("umount", ["-l", m], TimeSpan.FromSeconds(10));
         try
         {
             Directory.Delete(Dir, true);

@@ -16,14 +16,14 @@ internal static class CreateCommand
     public static Command Build()
     {
         var c = new Command("create", "create a container; its process waits for `start`");
+        c.Arguments.Add(Id);
         AddCreateOptions(c);
-        c.SetAction(p => GlobalOptions.Execute(p, "create", rt => { rt.Create(Options(p)); return 0; }));
+        c.SetAction(p => GlobalOptions.Execute(p, "create", rt => { rt.Create(Options(p, p.GetValue(Id)!)); return 0; }));
         return c;
     }
 
     public static void AddCreateOptions(Command c)
     {
-        c.Arguments.Add(Id);
         c.Options.Add(Bundle);
         c.Options.Add(PidFile);
         c.Options.Add(ConsoleSocket);
@@ -32,7 +32,7 @@ internal static class CreateCommand
         c.Options.Add(PreserveFds);
     }
 
-    public static CreateOptions Options(ParseResult p) => new(
-        p.GetValue(Id)!, p.GetValue(Bundle)!, p.GetValue(PidFile), p.GetValue(ConsoleSocket),
+    public static CreateOptions Options(ParseResult p, string id, string? bundle = null) => new(
+        id, bundle ?? p.GetValue(Bundle)!, p.GetValue(PidFile), p.GetValue(ConsoleSocket),
         p.GetValue(NoPivot), p.GetValue(NoNewKeyring), p.GetValue(PreserveFds));
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Csrun.Engine;
+using Csrun.Images.Bundles;
 
 namespace Csrun.Cli.Commands;
 
@@ -12,9 +13,13 @@ internal static class DeleteCommand
         var c = new Command("delete", "delete a container and everything the runtime holds for it") { id, force };
         c.SetAction(p => GlobalOptions.Execute(p, "delete", rt =>
         {
+            string cid = p.GetValue(id)!;
+            string? bundle = rt.Store.Exists(cid) ? TryBundle(rt, cid) : null;
             try
             {
-                rt.Delete(p.GetValue(id)!, p.GetValue(force));
+                rt.Delete(cid, p.GetValue(force));
+                // A container run from an image: its rootfs snapshot and bundle go with it.
+                if (ImageBundles.ForBundle(bundle) is { } owner) owner.Release(cid);
             }
             catch (ContainerException) when (p.GetValue(force) && !Directory.Exists(rt.Store.DirOf(p.GetValue(id)!)))
             {
@@ -23,5 +28,11 @@ internal static class DeleteCommand
             return 0;
         }));
         return c;
+    }
+
+    private static string? TryBundle(ContainerRuntime rt, string id)
+    {
+        try { return rt.State(id).Bundle; }
+        catch (Exception e) when (e is ContainerException or IOException) { return null; }
     }
 }

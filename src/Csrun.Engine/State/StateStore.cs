@@ -17,6 +17,8 @@ public sealed class StateStore(string root)
 
     public string DirOf(string id) => Path.Combine(Root, id);
 
+    public bool Exists(string id) => Directory.Exists(DirOf(id));
+
     /// <summary>Creates the directory of a new container and locks it; fails if the id is taken.</summary>
     public ContainerDir CreateNew(string id)
     {

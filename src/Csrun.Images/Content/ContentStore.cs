@@ -60,17 +60,15 @@ public sealed class ContentStore
     {
         if (Exists(d)) return null;
         string partial = Path.Combine(_ingest, $"{d.Algorithm}-{d.Hex}");
-        var lockFd = SafeFd.Open(partial + ".lock", Libc.O_RDWR | Libc.O_CREAT, 0x180);
+        var held = FileLock.Acquire(partial + ".lock", Libc.LOCK_EX);
         try
         {
-            while (Libc.Flock(lockFd.Fd, Libc.LOCK_EX) < 0)
-                if (Errno.Last != Libc.EINTR) throw new ErrnoException($"flock {partial}.lock", Errno.Last);
-            if (Exists(d)) { lockFd.Dispose(); return null; }
-            return new ContentWriter(this, d, expectedSize, partial, BlobPath(d), lockFd, what);
+            if (Exists(d)) { held.Dispose(); return null; }
+            return new ContentWriter(this, d, expectedSize, partial, BlobPath(d), held, what);
         }
         catch
         {
-            lockFd.Dispose();
+            held.Dispose();
             throw;
         }
     }
@@ -106,7 +104,7 @@ public sealed class ContentWriter : IDisposable
 {
     private readonly ContentStore _store;
     private readonly string _partial, _final, _what;
-    private readonly SafeFd _lock;
+    private readonly FileLock _lock;
     private readonly System.Security.Cryptography.IncrementalHash _hash;
     private FileStream _file;
     private bool _done;
@@ -116,7 +114,7 @@ public sealed class ContentWriter : IDisposable
     /// <summary>Bytes already written (by this writer or an earlier, interrupted one).</summary>
     public long Offset { get; private set; }
 
-    internal ContentWriter(ContentStore store, Digest d, long size, string partial, string final, SafeFd lockFd, string what)
+    internal ContentWriter(ContentStore store, Digest d, long size, string partial, string final, FileLock lockFd, string what)
     {
         _store = store; Digest = d; ExpectedSize = size; _partial = partial; _final = final; _lock = lockFd; _what = what;
         _hash = d.NewHasher();
