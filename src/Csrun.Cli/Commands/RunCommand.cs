@@ -61,7 +61,7 @@ internal static class RunCommand
     {
         bool rm = p.GetValue(Rm), detach = p.GetValue(Detach);
         if (rm && detach) throw new ContainerException("--rm with --detach: not supported; remove the container with `csrun delete`");
-        if (p.GetResult(CreateCommand.Bundle) is not null) throw new ContainerException("--bundle: not with --image (the image makes the bundle)");
+        if (p.GetResult(CreateCommand.Bundle) is { Implicit: false }) throw new ContainerException("--bundle: not with --image (the image makes the bundle)");
         string id = p.GetValue(Name) ?? Convert.ToHexStringLower(Guid.NewGuid().ToByteArray())[..12];
         if (rt.Store.Exists(id)) throw new ContainerException($"container \"{id}\" already exists");
 

@@ -115,7 +115,7 @@ public sealed class ImagePuller(ImageStore store, RegistryClient client)
                 await client.FetchBlobAsync(reference, blob, writer, bytes, ct).ConfigureAwait(false);
                 progress?.Report(blob, PullPhase.Downloaded, blob.Size, blob.Size);
             }
-            finally { InFlight.TryRemove(key, out _); }
+            finally { InFlight.TryRemove(key, out Lazy<Task>? _); }
         }, ct)));
         return lazy.Value;
     }

@@ -1,0 +1,2 @@
+// csrun runs containers with Linux primitives only.
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
