@@ -32,14 +32,21 @@ public static class LayerUnpacker
         var tar = new TarStream(hashing);
         var h = new TarHeader();
         int entries = 0;
-        while (tar.Next(h))
+        try
         {
-            writer.Write(h, tar);
-            entries++;
+            while (tar.Next(h))
+            {
+                writer.Write(h, tar);
+                entries++;
+            }
+            writer.FinishDirectories();
+            var diffId = hashing.Finish();
+            return new UnpackResult(diffId, hashing.BytesRead, entries);
         }
-        writer.FinishDirectories();
-        var diffId = hashing.Finish();
-        return new UnpackResult(diffId, hashing.BytesRead, entries);
+        catch (Exception e) when (e is InvalidDataException or EndOfStreamException or ZstdSharp.ZstdException)
+        {
+            throw new ImageException($"layer: corrupt or truncated data after {entries} entries: {e.Message}", e);
+        }
     }
 }
 
