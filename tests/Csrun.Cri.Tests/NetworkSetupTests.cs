@@ -34,6 +34,19 @@ public sealed class NetworkSetupTests : IDisposable
     }
 
     [Fact]
+    public void DefaultConflist_TheMakefileInstalls_ParsesAndItsPluginsAreInstalled()
+    {
+        string repo = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(repo, "Runtime.sln")))
+            repo = Path.GetDirectoryName(repo) ?? throw new InvalidOperationException("no Runtime.sln above the test binaries");
+        CniConfigList config = CniConfigList.Load(Path.Combine(repo, "src/Csrun.Daemon/10-csrun.conflist"));
+        Assert.Equal("csrun", config.Name);
+        Assert.Equal(["bridge", "portmap", "loopback"], config.Plugins.Select(p => (string)p["type"]!));
+        Assert.All(config.Plugins, p => Assert.True(File.Exists(Path.Combine("/usr/lib/cni", (string)p["type"]!))));
+        Assert.Equal("10.87.0.0/16", (string?)config.Plugins[0]["ipam"]!["ranges"]![0]![0]!["subnet"]);
+    }
+
+    [Fact]
     public void NetworkNamespace_IsAMountedNamespaceOfItsOwn_UntilRemoved()
     {
         using var run = new TempDir("/run");
