@@ -7,6 +7,7 @@ NATIVE_OUT := $(OUT)/native
 BIN        := $(OUT)/bin
 ROOTFS     := $(OUT)/rootfs
 CSRUN      := $(BIN)/csrun
+CSRUND     := $(BIN)/csrund
 DOTNET     ?= dotnet
 CONFIG     ?= Release
 export DOTNET_CLI_TELEMETRY_OPTOUT := 1
@@ -15,13 +16,13 @@ export DOTNET_SKIP_FIRST_TIME_EXPERIENCE := 1
 
 # Debian packages: the C toolchain and linker for NativeAOT, libseccomp, busybox for test root
 # filesystems, and the peers the tests and benchmarks compare with.
-APT_PACKAGES := gcc make clang libc6-dev zlib1g-dev libseccomp-dev busybox-static runc crun criu containerd podman conmon iproute2 util-linux procps time \
+APT_PACKAGES := gcc make clang libc6-dev zlib1g-dev libseccomp-dev busybox-static runc crun criu containerd podman conmon containernetworking-plugins iproute2 util-linux procps time \
 	docker-registry apache2-utils skopeo umoci debootstrap zstd
 
 NATIVE_SRC := $(wildcard native/*.c) $(wildcard native/*.h)
 CS_SRC     := $(shell find src -name '*.cs' -o -name '*.csproj' 2>/dev/null) Directory.Build.props
 
-.PHONY: deps build native csrun rootfs images install test run bench clean
+.PHONY: deps build native csrun csrund cni-config rootfs images install test run bench clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; done; \
@@ -59,7 +60,22 @@ $(CSRUN): $(NATIVE_OUT)/libcsrun_native.a $(CS_SRC)
 	$(DOTNET) publish src/Csrun.Cli/Csrun.Cli.csproj -c $(CONFIG) -o $(BIN) --nologo -v quiet -p:NativeOut=$(NATIVE_OUT)/
 	@rm -f $(BIN)/*.dbg
 
-build: deps native csrun
+# csrund (the CRI daemon) is ASP.NET Core: published framework-dependent as one single-file executable,
+# run by the machine's .NET runtime rather than NativeAOT.
+csrund: $(CSRUND)
+$(CSRUND): $(CS_SRC) $(wildcard src/Csrun.Cri/Protos/*.proto)
+	$(DOTNET) publish src/Csrun.Daemon/Csrun.Daemon.csproj -c $(CONFIG) -o $(BIN) --nologo -v quiet -p:PublishSingleFile=true
+	@rm -f $(BIN)/*.pdb
+
+# csrund's default pod network (bridge csrun0 on 10.87.0.0/16, clear of podman's and containerd's 10.88),
+# installed only where /etc/cni/net.d has no network config: an existing one is the machine's choice.
+CNI_CONF_DIR := /etc/cni/net.d
+cni-config: deps
+	@if ls $(CNI_CONF_DIR)/*.conflist $(CNI_CONF_DIR)/*.conf $(CNI_CONF_DIR)/*.json >/dev/null 2>&1; then \
+	  echo "$(CNI_CONF_DIR) has a network config already; csrun's default is not installed"; \
+	else install -D -m 0644 src/Csrun.Daemon/10-csrun.conflist $(CNI_CONF_DIR)/10-csrun.conflist; fi
+
+build: deps native csrun csrund
 	$(DOTNET) build Runtime.sln -c $(CONFIG) --nologo -v quiet -p:NativeOut=$(NATIVE_OUT)/
 
 rootfs: deps $(ROOTFS)/busybox/bin/busybox
@@ -72,8 +88,9 @@ images: rootfs $(IMAGES)/busybox/index.json
 $(IMAGES)/busybox/index.json: rootfs/mkimages.sh $(ROOTFS)/busybox/bin/busybox
 	bash rootfs/mkimages.sh $(ROOTFS)/busybox $(IMAGES)
 
-install: build
+install: build cni-config
 	install -m 0755 $(CSRUN) /usr/local/bin/csrun
+	install -m 0755 $(CSRUND) /usr/local/bin/csrund
 
 # Every test project, then one summary line summed over all of them.
 TEST_PROJECTS := $(wildcard tests/*/*.csproj)
