@@ -112,9 +112,15 @@ $(NATIVE_OUT)/floor: benchmarks/floor/floor.c
 	@mkdir -p $(NATIVE_OUT)
 	@gcc -O2 -Wall -Wextra -Werror -o $@ $<
 
-bench: build rootfs $(NATIVE_OUT)/floor
+# A Debian bookworm minbase rootfs (debootstrap from the apt mirror) as OCI images, for the image benchmarks.
+$(OUT)/debian/debian-multi/index.json: rootfs/mkdebian.sh
+	bash rootfs/mkdebian.sh $(OUT)/debian
+
+bench: build rootfs $(NATIVE_OUT)/floor $(OUT)/debian/debian-multi/index.json
 	$(DOTNET) run -c Release --project benchmarks/Csrun.Benchmarks -- --csrun $(CSRUN) --floor $(NATIVE_OUT)/floor \
 	  --rootfs $(ROOTFS)/busybox --out $(OUT)/bench
+	$(DOTNET) run -c Release --project benchmarks/Csrun.Benchmarks -- images --csrun $(CSRUN) --debian $(OUT)/debian \
+	  --out $(OUT)/bench --runs 5
 
 clean:
 	rm -rf $(OUT)

@@ -47,6 +47,7 @@ public static class Program
 
     public static int Main(string[] args)
     {
+        if (args.Length > 0 && args[0] == "images") return OperatingSystem.IsLinux() ? ImageBenchmarks.Run(args[1..]) : 2;
         Options o;
         try { o = Parse(args); }
         catch (ArgumentException e)
