@@ -65,6 +65,7 @@ public static class ImageBenchmarks
             long layerBytes = new FileInfo(layer).Length;
             Console.WriteLine($"unpack: {layerBytes / 1048576.0:F1} MiB gzip layer, {unpacked / 1048576.0:F1} MiB unpacked, {runs} runs each");
 
+            var libs = CompareLibraries(layer, runs);
             rows.Add(Measure("csrun (LayerUnpacker)", "unpack", runs, work, dir =>
             {
                 using var s = File.OpenRead(layer);
@@ -92,6 +93,13 @@ public static class ImageBenchmarks
             foreach (var r in rows)
                 md.AppendLine(string.Create(CultureInfo.InvariantCulture,
                     $"| {r.Tool} | {r.What} | {r.Median:F2} | {r.Seconds.Min():F2} | {unpacked / 1048576.0 / r.Median:F0} | {(r.PeakRssKiB > 0 ? (r.PeakRssKiB / 1024.0).ToString("F1", CultureInfo.InvariantCulture) : "in-process")} |"));
+            md.AppendLine();
+            md.AppendLine("Libraries on the same layer, in memory (decode = gunzip to nothing; parse = read every tar header and all data):");
+            md.AppendLine();
+            md.AppendLine("| library | work | median s | MiB/s (tar) |");
+            md.AppendLine("|---|---|---:|---:|");
+            foreach (var (name, what, secs, mib) in libs)
+                md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | {what} | {secs:F3} | {mib:F0} |"));
             Directory.CreateDirectory(outDir);
             File.WriteAllText(Path.Combine(outDir, "images.md"), md.ToString());
             Console.WriteLine();
@@ -103,6 +111,57 @@ public static class ImageBenchmarks
             if (registry is { HasExited: false }) { registry.Kill(); registry.WaitForExit(); }
             RemoveTree(work);
         }
+    }
+
+    /// <summary>gzip: System.IO.Compression (zlib-ng) against SharpZipLib; tar: csrun's reader against
+    /// System.Formats.Tar and SharpZipLib's TarInputStream.</summary>
+    private static List<(string, string, double, double)> CompareLibraries(string layer, int runs)
+    {
+        byte[] gz = File.ReadAllBytes(layer);
+        byte[] tar;
+        using (var ms = new MemoryStream())
+        {
+            using (var z = new System.IO.Compression.GZipStream(new MemoryStream(gz), System.IO.Compression.CompressionMode.Decompress)) z.CopyTo(ms);
+            tar = ms.ToArray();
+        }
+        double mib = tar.Length / 1048576.0;
+        var results = new List<(string, string, double, double)>();
+        void Time(string name, string what, Action a)
+        {
+            var t = new List<double>();
+            for (int i = 0; i < runs; i++) { var sw = Stopwatch.StartNew(); a(); t.Add(sw.Elapsed.TotalSeconds); }
+            double median = t.Order().ElementAt(t.Count / 2);
+            results.Add((name, what, median, mib / median));
+            Console.WriteLine($"  {name} ({what}): {median:F3} s");
+        }
+        var sink = new byte[1 << 20];
+        Time("System.IO.Compression.GZipStream", "decode", () =>
+        {
+            using var z = new System.IO.Compression.GZipStream(new MemoryStream(gz), System.IO.Compression.CompressionMode.Decompress);
+            while (z.Read(sink) > 0) { }
+        });
+        Time("SharpZipLib GZipInputStream", "decode", () =>
+        {
+            using var z = new ICSharpCode.SharpZipLib.GZip.GZipInputStream(new MemoryStream(gz));
+            while (z.Read(sink, 0, sink.Length) > 0) { }
+        });
+        Time("csrun TarStream", "parse", () =>
+        {
+            var r = new TarStream(new MemoryStream(tar));
+            var h = new TarHeader();
+            while (r.Next(h)) while (r.Read(sink) > 0) { }
+        });
+        Time("System.Formats.Tar TarReader", "parse", () =>
+        {
+            using var r = new System.Formats.Tar.TarReader(new MemoryStream(tar));
+            while (r.GetNextEntry() is { } e) if (e.DataStream is { } d) while (d.Read(sink) > 0) { }
+        });
+        Time("SharpZipLib TarInputStream", "parse", () =>
+        {
+            using var r = new ICSharpCode.SharpZipLib.Tar.TarInputStream(new MemoryStream(tar), System.Text.Encoding.UTF8);
+            while (r.GetNextEntry() is not null) while (r.Read(sink, 0, sink.Length) > 0) { }
+        });
+        return results;
     }
 
     private static Row Measure(string tool, string what, int runs, string work, Func<string, int> action)
