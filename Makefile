@@ -104,8 +104,8 @@ test: build rootfs images
 	done; \
 	bash .ci/summarize $(OUT)/test-results; s=$$?; [ $$rc -eq 0 ] && [ $$s -eq 0 ]
 
-run: build rootfs
-	@bash rootfs/demo.sh $(CSRUN) $(ROOTFS)/busybox
+run: build rootfs images
+	@bash rootfs/demo.sh $(CSRUN) $(ROOTFS)/busybox $(IMAGES)
 
 # floor: the kernel work of a start alone (benchmarks/floor), a reference row under every runtime.
 $(NATIVE_OUT)/floor: benchmarks/floor/floor.c

@@ -2,15 +2,18 @@
 # The `make run` demo: one container with resource limits, showing from the inside what the
 # runtime set up. Works with any runtime whose command line is runc's (csrun, runc, crun).
 #
-#   usage: demo.sh RUNTIME ROOTFS_DIR
+#   usage: demo.sh RUNTIME ROOTFS_DIR [IMAGES_DIR]
+#
+# With IMAGES_DIR (the OCI layouts rootfs/mkimages.sh builds; csrun only) it then imports the `layered`
+# image into a temporary store and runs it with `csrun run --rm --image layered`.
 #
 # Builds a bundle in a temporary directory (memory 64 MiB, 64 pids, CPU 50000/100000 us,
 # hostname csrun-demo), runs it with `RUNTIME --root TMP/state run --bundle TMP/bundle demo-PID`
 # and exits with the container's status. The temporary directory, the runtime's state under it,
 # and the container if anything went wrong, are removed on exit.
 set -uo pipefail
-[ $# -eq 2 ] || { echo "usage: demo.sh RUNTIME ROOTFS_DIR" >&2; exit 2; }
-runtime=$1 rootfs=$2
+[ $# -eq 2 ] || [ $# -eq 3 ] || { echo "usage: demo.sh RUNTIME ROOTFS_DIR [IMAGES_DIR]" >&2; exit 2; }
+runtime=$1 rootfs=$2 images=${3:-}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 command -v "$runtime" >/dev/null || { echo "demo: runtime $runtime not found or not executable" >&2; exit 1; }
 [ -d "$rootfs" ] || { echo "demo: rootfs $rootfs not found (make rootfs builds it)" >&2; exit 1; }
@@ -22,7 +25,8 @@ state=$tmp/state
 cleanup() {
   # `run` deletes the container when it exits; this only matters after an interruption or a failure.
   if [ -e "$state/$id" ]; then "$runtime" --root "$state" delete -f "$id" >/dev/null 2>&1; fi
-  rm -rf "$tmp"
+  if [ -e "$state/img-$$" ]; then "$runtime" --root "$state" delete -f "img-$$" >/dev/null 2>&1; fi
+  rm -rf --one-file-system "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -74,4 +78,14 @@ echo "demo: $runtime --root $state run --bundle $tmp/bundle $id"
 status=$?
 echo
 echo "demo: container $id exited with status $status"
-exit $status
+[ $status -eq 0 ] && [ -n "$images" ] || exit $status
+
+echo
+echo "demo: an image: $runtime image import $images/layered, then run --rm --image layered"
+"$runtime" image --image-root "$tmp/images" import --name layered "$images/layered" || exit 1
+"$runtime" image --image-root "$tmp/images" list
+echo "demo: $runtime run --rm --name img-$$ --image layered   (Entrypoint sh -c, Cmd, Env, WorkingDir and User from the image)"
+"$runtime" --root "$state" run --image-root "$tmp/images" --rm --name "img-$$" --image layered
+"$runtime" --root "$state" run --image-root "$tmp/images" --rm --name "img-$$" --image layered \
+  'echo "as $(id -un) in $(pwd); /data holds: $(ls /data | tr "\n" " ")(a was whited out)"'
+exit $?

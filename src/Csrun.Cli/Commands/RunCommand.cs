@@ -47,7 +47,7 @@ internal static class RunCommand
         var args = p.GetValue(Args)!;
         if (args.Length != 1) throw new ContainerException(args.Length == 0 ? "container id: missing" : $"unexpected arguments after the container id: {string.Join(' ', args[1..])} (a command needs --image)");
         foreach (var o in new Option[] { Name, Rm, Env, Volume, Workdir, User, Tty, Entrypoint, Hostname })
-            if (p.GetResult(o) is not null) throw new ContainerException($"{o.Name}: only with --image");
+            if (p.GetResult(o) is { Implicit: false }) throw new ContainerException($"{o.Name}: only with --image");
         var opts = CreateCommand.Options(p, args[0]);
         if (p.GetValue(Detach))
         {
