@@ -82,4 +82,27 @@ public sealed class ImageCliTests : IAsyncLifetime
         Assert.Equal("1500", r.Out.Trim().Split('\n')[^1]);
         Assert.False(Directory.Exists(Path.Combine(store, "bundles", "cli-pulled")));
     }
+
+    [Fact]
+    public void PullShowsPerLayerProgressOnATerminal()
+    {
+        // script(1) gives csrun a pseudo-terminal as stdout.
+        string store = Path.Combine(_dir, "store3");
+        string cmd = $"{Csrun} image --image-root {store} pull --creds carol:pw {_reg.Host}/apps/layered:1.0";
+        var r = RunScript(cmd);
+        Assert.True(r.Code == 0, r.Out);
+        Assert.Contains("\x1b[2K", r.Out); // lines redrawn in place
+        Assert.Contains(": done", r.Out);
+        Assert.True(r.Out.Split(": done").Length - 1 >= 3, "one done line per layer: " + r.Out);
+    }
+
+    private static (int Code, string Out) RunScript(string cmd)
+    {
+        var psi = new ProcessStartInfo("script") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { "-qec", cmd, "/dev/null" }) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        string o = p.StandardOutput.ReadToEnd();
+        Assert.True(p.WaitForExit(120_000), "script did not finish");
+        return (p.ExitCode, o);
+    }
 }
