@@ -92,6 +92,21 @@ internal static class ArgsCompat
         return copy ?? args;
     }
 
+    private static readonly HashSet<string> ValuedGlobals = ["--root", "--log", "--log-format", "--rootless", "--criu"];
+
+    /// <summary>The command word: the first argument that is neither a global option nor its value.</summary>
+    public static string? CommandName(string[] args)
+    {
+        for (int i = 0; i < args.Length; i++)
+        {
+            string a = args[i];
+            if (a == "--") return null;
+            if (!a.StartsWith('-')) return a;
+            if (ValuedGlobals.Contains(a)) i++; // "--root X"; "--root=X" is one token
+        }
+        return null;
+    }
+
     /// <summary>docker run's shape: in `run ... --image REF CMD...` everything after REF is the container's
     /// command, flags included, so a "--" goes right after REF.</summary>
     private static string[] SplitImageCommand(string[] args)

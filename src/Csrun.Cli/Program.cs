@@ -2,24 +2,23 @@ using System.CommandLine;
 using Csrun.Cli;
 using Csrun.Cli.Commands;
 
+// Every command, by name and aliases. Only the one being run is built: constructing the whole tree (the
+// image commands and run's image options included) costs the start path page faults for nothing.
+(string[] Names, Func<Command> Build)[] commands =
+[
+    (["create"], CreateCommand.Build), (["start"], StartCommand.Build), (["run"], RunCommand.Build),
+    (["state"], StateCommand.Build), (["kill"], KillCommand.Build), (["delete"], DeleteCommand.Build),
+    (["list", "ps-all"], ListCommand.Build), (["spec"], SpecCommand.Build), (["features"], FeaturesCommand.Build),
+    (["pause"], PauseCommand.Build), (["resume"], ResumeCommand.Build), (["ps"], PsCommand.Build),
+    (["update"], UpdateCommand.Build), (["exec"], ExecCommand.Build), (["events"], EventsCommand.Build),
+    (["checkpoint"], CheckpointCommands.Checkpoint), (["restore"], CheckpointCommands.Restore), (["image"], ImageCommands.Build),
+];
+
+args = ArgsCompat.Normalize(args);
 var root = new RootCommand("csrun: an OCI container runtime (runc-compatible command line)");
 foreach (var o in GlobalOptions.All) root.Options.Add(o);
-root.Subcommands.Add(CreateCommand.Build());
-root.Subcommands.Add(StartCommand.Build());
-root.Subcommands.Add(RunCommand.Build());
-root.Subcommands.Add(StateCommand.Build());
-root.Subcommands.Add(KillCommand.Build());
-root.Subcommands.Add(DeleteCommand.Build());
-root.Subcommands.Add(ListCommand.Build());
-root.Subcommands.Add(SpecCommand.Build());
-root.Subcommands.Add(FeaturesCommand.Build());
-root.Subcommands.Add(PauseCommand.Build());
-root.Subcommands.Add(ResumeCommand.Build());
-root.Subcommands.Add(PsCommand.Build());
-root.Subcommands.Add(UpdateCommand.Build());
-root.Subcommands.Add(ExecCommand.Build());
-root.Subcommands.Add(EventsCommand.Build());
-root.Subcommands.Add(CheckpointCommands.Checkpoint());
-root.Subcommands.Add(CheckpointCommands.Restore());
-root.Subcommands.Add(ImageCommands.Build());
-return root.Parse(ArgsCompat.Normalize(args)).Invoke();
+string? name = ArgsCompat.CommandName(args);
+var chosen = Array.Find(commands, c => name is not null && c.Names.Contains(name));
+if (chosen.Build is not null) root.Subcommands.Add(chosen.Build());
+else foreach (var c in commands) root.Subcommands.Add(c.Build()); // help, or an unknown command to report
+return root.Parse(args).Invoke();
