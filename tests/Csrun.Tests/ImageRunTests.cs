@@ -200,6 +200,21 @@ public sealed class ImageRunTests : IDisposable
     }
 
     [Fact]
+    public void TtyGivesTheProcessATerminal()
+    {
+        Import("busybox");
+        string id = _sb.NewId("img");
+        // script(1) puts csrun itself on a pseudo-terminal; -t gives the container one of its own.
+        var r = Sandbox.Exec("script", "-qec",
+            $"{TestEnv.CsrunBinary} --root {_sb.Root} run --image-root {_store} --rm -t --name {id} --image busybox sh -c 'tty; test -t 0 && echo stdin-is-a-tty'",
+            "/dev/null");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("/dev/pts/0", r.Stdout);
+        Assert.Contains("stdin-is-a-tty", r.Stdout);
+        AssertReleased(id);
+    }
+
+    [Fact]
     public void BadInputFailsClearlyAndLeavesNothing()
     {
         Import("busybox");
