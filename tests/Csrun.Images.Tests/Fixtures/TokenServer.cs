@@ -81,7 +81,7 @@ public sealed class TokenServer : IDisposable
         {
             var parts = scope.Split(':');
             if (parts.Length == 3)
-                access.Add(new JsonObject { ["type"] = parts[0], ["name"] = parts[1], ["actions"] = new JsonArray(parts[2].Split(',').Select(a => (JsonNode)a).ToArray()) });
+                access.Add((JsonNode)new JsonObject { ["type"] = parts[0], ["name"] = parts[1], ["actions"] = new JsonArray(parts[2].Split(',').Select(a => (JsonNode)a).ToArray()) });
         }
         long now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         var header = new JsonObject { ["typ"] = "JWT", ["alg"] = "RS256", ["x5c"] = new JsonArray(Convert.ToBase64String(_cert.RawData)) };
