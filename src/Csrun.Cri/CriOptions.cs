@@ -1,4 +1,5 @@
 using Csrun.Cni;
+using Csrun.Images.Store;
 
 namespace Csrun.Cri;
 
@@ -13,4 +14,10 @@ public sealed class CriOptions
     public IReadOnlyList<string> CniConfigDirs { get; set; } = CniConfigList.DefaultConfigDirs;
     public IReadOnlyList<string> CniPluginDirs { get; set; } = CniConfigList.DefaultPluginDirs;
     public string NetnsDirectory { get; set; } = NetworkNamespaces.DefaultDirectory;
+
+    /// <summary>The image store, shared with csrun (default /var/lib/csrun, or $CSRUN_IMAGE_ROOT).</summary>
+    public string ImageRoot { get; set; } = ImageStore.DefaultRoot;
+
+    /// <summary>registries.json (mirrors, plain-http hosts); null: $CSRUN_REGISTRIES_CONF or /etc/csrun/registries.json.</summary>
+    public string? RegistriesConfigPath { get; set; }
 }

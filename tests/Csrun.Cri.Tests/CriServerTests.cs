@@ -30,6 +30,7 @@ public sealed class CriServerTests : IAsyncLifetime
             SocketPath = _dir.Combine("run", "csrund.sock"),
             CniConfigDirs = [_dir.Combine("net.d")],
             NetnsDirectory = _dir.Combine("netns"),
+            ImageRoot = _dir.Combine("images"),
         };
         _app = await CriHost.StartAsync(_options);
         _channel = Connect(_options.SocketPath);
@@ -135,9 +136,10 @@ public sealed class CriServerTests : IAsyncLifetime
         Assert.Contains("RunPodSandbox", e.Status.Detail);
 
         var images = new V1.ImageService.ImageServiceClient(_channel);
-        e = await Assert.ThrowsAsync<RpcException>(async () => await images.ListImagesAsync(new V1.ListImagesRequest()));
+        using var stream = images.StreamImages(new V1.StreamImagesRequest());
+        e = await Assert.ThrowsAsync<RpcException>(async () => await stream.ResponseStream.MoveNext(default));
         Assert.Equal(StatusCode.Unimplemented, e.StatusCode);
-        Assert.Contains("ListImages", e.Status.Detail);
+        Assert.Contains("StreamImages", e.Status.Detail);
     }
 
     [Fact]
@@ -168,7 +170,8 @@ public sealed class CriServerTests : IAsyncLifetime
 
         var images = new V1Alpha2.ImageService.ImageServiceClient(_channel);
         e = await Assert.ThrowsAsync<RpcException>(async () => await images.PullImageAsync(new V1Alpha2.PullImageRequest()));
-        Assert.Equal(StatusCode.Unimplemented, e.StatusCode);
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.Contains("image.image: required", e.Status.Detail);
     }
 
     [Fact]

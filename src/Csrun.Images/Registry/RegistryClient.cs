@@ -260,7 +260,7 @@ public sealed class RegistryClient : IDisposable
         new("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{c.User}:{c.Password}")));
 
     /// <summary>key="quoted, value",key2=token — RFC 7235 auth-params.</summary>
-    internal static Dictionary<string, string> ParseChallenge(string s)
+    public static Dictionary<string, string> ParseChallenge(string s)
     {
         var d = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         int i = 0;
