@@ -111,7 +111,7 @@ public sealed class ImagePuller(ImageStore store, RegistryClient client)
                 // Blocks while another process holds the ingest; null when it finished the blob meanwhile.
                 using var writer = store.Content.OpenWriter(digest, blob.Size, $"{reference}: blob");
                 if (writer is null) return;
-                var bytes = progress is null ? null : new Progress<long>(n => progress.Report(blob, PullPhase.Downloading, n, blob.Size));
+                var bytes = progress is null ? null : new InlineProgress(n => progress.Report(blob, PullPhase.Downloading, n, blob.Size));
                 await client.FetchBlobAsync(reference, blob, writer, bytes, ct).ConfigureAwait(false);
                 progress?.Report(blob, PullPhase.Downloaded, blob.Size, blob.Size);
             }
@@ -124,5 +124,12 @@ public sealed class ImagePuller(ImageStore store, RegistryClient client)
     {
         try { return JsonSerializer.Deserialize(body, type) ?? throw new ImageException($"{r}: empty {what}"); }
         catch (JsonException e) { throw new ImageException($"{r}: invalid {what}: {e.Message}"); }
+    }
+
+    /// <summary>Reports on the downloading thread, in order: Progress&lt;T&gt; would post to the thread pool, and a
+    /// late "downloading" could land after "done".</summary>
+    private sealed class InlineProgress(Action<long> report) : IProgress<long>
+    {
+        public void Report(long value) => report(value);
     }
 }
