@@ -61,7 +61,7 @@ internal sealed class TerminalProgress : IPullProgress, IDisposable
         string id = blob.Digest.Length > 19 ? blob.Digest[7..19] : blob.Digest;
         string text = phase switch
         {
-            PullPhase.Downloading => $"downloading {Size(current)} / {Size(total)}",
+            PullPhase.Downloading => $"downloading {Commands.ImageCommands.HumanSize(current)} / {Commands.ImageCommands.HumanSize(total)}",
             PullPhase.Waiting => "waiting",
             PullPhase.Downloaded => "downloaded",
             PullPhase.Exists => "already exists",
@@ -89,7 +89,6 @@ internal sealed class TerminalProgress : IPullProgress, IDisposable
         Console.Out.Flush();
     }
 
-    private static string Size(long b) => b >= 1 << 20 ? $"{b / 1048576.0:F1} MB" : $"{b / 1024.0:F1} kB";
 
     public void Dispose()
     {

@@ -162,7 +162,7 @@ internal static class ImageCommands
         return c;
     }
 
-    private static string HumanSize(long b) => b switch
+    internal static string HumanSize(long b) => b switch
     {
         >= 1 << 30 => $"{b / (double)(1 << 30):F1}GB",
         >= 1 << 20 => $"{b / (double)(1 << 20):F1}MB",

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Text.Json;
 using Csrun.Images.Content;
 using Csrun.Images.Registry;
 using Csrun.Images.Store;
@@ -120,11 +119,8 @@ public sealed class ImagePuller(ImageStore store, RegistryClient client)
         return lazy.Value;
     }
 
-    private static T Parse<T>(byte[] body, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type, ImageReference r, string what)
-    {
-        try { return JsonSerializer.Deserialize(body, type) ?? throw new ImageException($"{r}: empty {what}"); }
-        catch (JsonException e) { throw new ImageException($"{r}: invalid {what}: {e.Message}"); }
-    }
+    private static T Parse<T>(byte[] body, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type, ImageReference r, string what) =>
+        Json.Parse(body, type, $"{r}: {what}");
 
     /// <summary>Reports on the downloading thread, in order: Progress&lt;T&gt; would post to the thread pool, and a
     /// late "downloading" could land after "done".</summary>

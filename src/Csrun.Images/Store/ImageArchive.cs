@@ -138,8 +138,7 @@ public sealed class ImageArchive(ImageStore store)
             var configPath = Inside(dir, e.Config);
             var configBytes = File.ReadAllBytes(configPath);
             var configDigest = Digest.Sha256(configBytes);
-            var config = JsonSerializer.Deserialize(configBytes, ImagesJsonContext.Default.ImageConfigFile)
-                ?? throw new ImageException($"import: {e.Config}: empty image config");
+            var config = Json.Parse(configBytes, ImagesJsonContext.Default.ImageConfigFile, $"import: {e.Config}");
             if (config.RootFs.DiffIds.Count != e.Layers.Count)
                 throw new ImageException($"import: {e.Config}: {config.RootFs.DiffIds.Count} diff_ids for {e.Layers.Count} layers");
             store.Content.Put(configDigest, configBytes, $"import: {e.Config}");
@@ -253,11 +252,8 @@ public sealed class ImageArchive(ImageStore store)
         return full;
     }
 
-    private static T ReadFile<T>(string path, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
-    {
-        try { return JsonSerializer.Deserialize(File.ReadAllBytes(path), type) ?? throw new ImageException($"{path}: empty"); }
-        catch (JsonException e) { throw new ImageException($"{path}: invalid JSON: {e.Message}"); }
-    }
+    private static T ReadFile<T>(string path, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type) =>
+        Json.Parse(File.ReadAllBytes(path), type, path);
 
     private interface ILayoutSink
     {

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Csrun.Images.Content;
 using Csrun.Images.Snapshots;
 
@@ -104,15 +103,8 @@ public sealed class ImageStore
         return new ResolvedImage(name, target, digest, manifest, configDigest, config, diffIds, Snapshotter.ChainIds(diffIds));
     }
 
-    public T ReadJson<T>(Digest d, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type, string what)
-    {
-        try
-        {
-            return JsonSerializer.Deserialize(Content.ReadAll(d), type)
-                ?? throw new ImageException($"{what} {d}: empty document");
-        }
-        catch (JsonException e) { throw new ImageException($"{what} {d}: invalid JSON: {e.Message}"); }
-    }
+    public T ReadJson<T>(Digest d, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type, string what) =>
+        Json.Parse(Content.ReadAll(d), type, $"{what} {d}");
 
     /// <summary>Unpacks every layer of <paramref name="image"/> that is not unpacked yet, verifying each diffID.</summary>
     public void Unpack(ResolvedImage image, bool rootless = false)
