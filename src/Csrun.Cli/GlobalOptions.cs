@@ -70,12 +70,13 @@ internal static class ArgsCompat
     [
         "-root", "-log", "-log-format", "-debug", "-systemd-cgroup", "-rootless", "-bundle", "-pid-file",
         "-console-socket", "-no-pivot", "-no-new-keyring", "-preserve-fds", "-detach", "-all", "-force", "-format",
-        "-quiet", "-keep", "-no-subreaper", "-criu", "-image",
+        "-quiet", "-keep", "-no-subreaper", "-criu",
     ];
 
-    public static string[] Normalize(string[] args)
+    public static string[] Normalize(string[] args) => SplitImageCommand(LongFlags(args));
+
+    private static string[] LongFlags(string[] args)
     {
-        args = SplitImageCommand(args);
         string[]? copy = null;
         for (int i = 0; i < args.Length; i++)
         {
@@ -95,29 +96,30 @@ internal static class ArgsCompat
     private static readonly HashSet<string> ValuedGlobals = ["--root", "--log", "--log-format", "--rootless", "--criu"];
 
     /// <summary>The command word: the first argument that is neither a global option nor its value.</summary>
-    public static string? CommandName(string[] args)
+    public static string? CommandName(string[] args) => CommandIndex(args) is int i and >= 0 ? args[i] : null;
+
+    private static int CommandIndex(string[] args)
     {
         for (int i = 0; i < args.Length; i++)
         {
             string a = args[i];
-            if (a == "--") return null;
-            if (!a.StartsWith('-')) return a;
+            if (a == "--") return -1;
+            if (!a.StartsWith('-')) return i;
             if (ValuedGlobals.Contains(a)) i++; // "--root X"; "--root=X" is one token
         }
-        return null;
+        return -1;
     }
 
     /// <summary>docker run's shape: in `run ... --image REF CMD...` everything after REF is the container's
     /// command, flags included, so a "--" goes right after REF.</summary>
     private static string[] SplitImageCommand(string[] args)
     {
-        int run = Array.IndexOf(args, "run");
-        if (run < 0) return args;
+        int run = CommandIndex(args);
+        if (run < 0 || args[run] != "run") return args;
         for (int i = run + 1; i < args.Length; i++)
         {
             if (args[i] == "--") return args;
-            int after = args[i] == "--image" || args[i] == "-image" ? i + 2
-                : args[i].StartsWith("--image=", StringComparison.Ordinal) || args[i].StartsWith("-image=", StringComparison.Ordinal) ? i + 1 : -1;
+            int after = args[i] == "--image" ? i + 2 : args[i].StartsWith("--image=", StringComparison.Ordinal) ? i + 1 : -1;
             if (after < 0) continue;
             if (after > args.Length || (after < args.Length && args[after] == "--")) return args;
             return [.. args[..after], "--", .. args[after..]];
