@@ -1,7 +1,6 @@
 using Csrun.Images.Tests.Fixtures;
 using Grpc.Core;
 using Grpc.Net.Client;
-using Microsoft.AspNetCore.Builder;
 using V1 = Csrun.Cri.V1;
 using V1Alpha2 = Csrun.Cri.V1Alpha2;
 
@@ -11,8 +10,8 @@ namespace Csrun.Cri.Tests;
 public sealed class CriImageTests : IAsyncLifetime
 {
     private readonly TempDir _dir = new();
+    private CriDaemon _daemon = null!;
     private CriOptions _options = null!;
-    private WebApplication _app = null!;
     private GrpcChannel _channel = null!;
     private RegistryServer _reg = null!;
 
@@ -21,22 +20,13 @@ public sealed class CriImageTests : IAsyncLifetime
         _reg = await RegistryServer.StartAsync(basicAuth: ("kube", "let"));
         using (var p = new RegistryPusher(_reg.BaseUri, ("kube", "let")))
             await p.PushLayoutAsync(TestImages.Layout("layered"), "apps/web", "v1");
-        _options = new CriOptions
-        {
-            SocketPath = _dir.Combine("run", "csrund.sock"),
-            CniConfigDirs = [_dir.Combine("net.d")],
-            NetnsDirectory = _dir.Combine("netns"),
-            ImageRoot = _dir.Combine("images"),
-            RegistriesConfigPath = _dir.Combine("registries.json"),
-        };
-        _app = await CriHost.StartAsync(_options);
-        _channel = CriServerTests.Connect(_options.SocketPath);
+        _daemon = await CriDaemon.StartAsync(_dir, o => o.RegistriesConfigPath = _dir.Combine("registries.json"));
+        (_options, _channel) = (_daemon.Options, _daemon.Channel);
     }
 
     public async Task DisposeAsync()
     {
-        _channel?.Dispose();
-        if (_app is not null) await CriHost.StopAsync(_app, _options);
+        if (_daemon is not null) await _daemon.DisposeAsync();
         if (_reg is not null) await _reg.DisposeAsync();
         _dir.Dispose();
     }

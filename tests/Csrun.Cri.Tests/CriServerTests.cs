@@ -18,6 +18,7 @@ namespace Csrun.Cri.Tests;
 public sealed class CriServerTests : IAsyncLifetime
 {
     private readonly TempDir _dir = new();
+    private CriDaemon _daemon = null!;
     private CriOptions _options = null!;
     private WebApplication _app = null!;
     private GrpcChannel _channel = null!;
@@ -25,46 +26,15 @@ public sealed class CriServerTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Directory.CreateDirectory(_dir.Combine("net.d"));
-        _options = new CriOptions
-        {
-            SocketPath = _dir.Combine("run", "csrund.sock"),
-            CniConfigDirs = [_dir.Combine("net.d")],
-            NetnsDirectory = _dir.Combine("netns"),
-            ImageRoot = _dir.Combine("images"),
-        };
-        _app = await CriHost.StartAsync(_options);
-        _channel = Connect(_options.SocketPath);
+        _daemon = await CriDaemon.StartAsync(_dir);
+        (_options, _app, _channel) = (_daemon.Options, _daemon.App, _daemon.Channel);
     }
 
     public async Task DisposeAsync()
     {
-        _channel?.Dispose();
-        if (_app is not null)
-            await CriHost.StopAsync(_app, _options);
+        if (_daemon is not null) await _daemon.DisposeAsync();
         _dir.Dispose();
     }
-
-    internal static GrpcChannel Connect(string socketPath) =>
-        GrpcChannel.ForAddress("http://localhost", new GrpcChannelOptions
-        {
-            HttpHandler = new SocketsHttpHandler
-            {
-                ConnectCallback = async (_, ct) =>
-                {
-                    var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-                    try
-                    {
-                        await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), ct);
-                        return new NetworkStream(socket, ownsSocket: true);
-                    }
-                    catch
-                    {
-                        socket.Dispose();
-                        throw;
-                    }
-                },
-            },
-        });
 
     private V1.RuntimeService.RuntimeServiceClient Runtime => new(_channel);
 
@@ -198,7 +168,7 @@ public sealed class CriServerTests : IAsyncLifetime
         WebApplication app = await CriHost.StartAsync(options);
         try
         {
-            using GrpcChannel channel = Connect(options.SocketPath);
+            using GrpcChannel channel = CriDaemon.Connect(options.SocketPath);
             V1.VersionResponse v = await new V1.RuntimeService.RuntimeServiceClient(channel).VersionAsync(new V1.VersionRequest());
             Assert.Equal("csrun", v.RuntimeName);
 

@@ -42,3 +42,54 @@ internal sealed class TempDir : IDisposable
         try { Directory.Delete(Path, recursive: true); } catch (IOException) { }
     }
 }
+
+/// <summary>csrund served in process (CriHost, as the csrund executable starts it) with its socket, CNI, netns and
+/// image directories in a test's own directory, and a gRPC channel to it over the unix socket.</summary>
+internal sealed class CriDaemon : IAsyncDisposable
+{
+    public required CriOptions Options { get; init; }
+    public required Microsoft.AspNetCore.Builder.WebApplication App { get; init; }
+    public required Grpc.Net.Client.GrpcChannel Channel { get; init; }
+
+    public static async Task<CriDaemon> StartAsync(TempDir dir, Action<CriOptions>? configure = null)
+    {
+        var options = new CriOptions
+        {
+            SocketPath = dir.Combine("run", "csrund.sock"),
+            CniConfigDirs = [dir.Combine("net.d")],
+            NetnsDirectory = dir.Combine("netns"),
+            ImageRoot = dir.Combine("images"),
+        };
+        configure?.Invoke(options);
+        var app = await CriHost.StartAsync(options);
+        return new CriDaemon { Options = options, App = app, Channel = Connect(options.SocketPath) };
+    }
+
+    public static Grpc.Net.Client.GrpcChannel Connect(string socketPath) =>
+        Grpc.Net.Client.GrpcChannel.ForAddress("http://localhost", new Grpc.Net.Client.GrpcChannelOptions
+        {
+            HttpHandler = new SocketsHttpHandler
+            {
+                ConnectCallback = async (_, ct) =>
+                {
+                    var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+                    try
+                    {
+                        await socket.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(socketPath), ct);
+                        return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+                    }
+                    catch
+                    {
+                        socket.Dispose();
+                        throw;
+                    }
+                },
+            },
+        });
+
+    public async ValueTask DisposeAsync()
+    {
+        Channel.Dispose();
+        await CriHost.StopAsync(App, Options);
+    }
+}
