@@ -28,7 +28,15 @@ public static class CriHost
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         logging?.Invoke(builder.Logging);
         builder.WebHost.ConfigureKestrel(kestrel =>
-            kestrel.ListenUnixSocket(options.SocketPath, listen => listen.Protocols = HttpProtocols.Http2));
+        {
+            // No HPACK dynamic table: lets UnixAuthority rewrite each request's :authority on its own.
+            kestrel.Limits.Http2.HeaderTableSize = 0;
+            kestrel.ListenUnixSocket(options.SocketPath, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http2;
+                listen.Use(UnixAuthority.Middleware);
+            });
+        });
 
         IServiceCollection services = builder.Services;
         services.AddGrpc(grpc => grpc.EnableDetailedErrors = true);

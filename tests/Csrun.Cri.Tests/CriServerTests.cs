@@ -145,6 +145,58 @@ public sealed class CriServerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task SocketPathAsAuthority_IsAccepted()
+    {
+        // grpc-go (crictl, kubelets dialing by path) sends the socket path as :authority; Kestrel alone resets such
+        // a stream with PROTOCOL_ERROR. .NET's client never sends such an authority, so the request is written by
+        // hand: preface, SETTINGS, one HEADERS frame (HPACK literals, no Huffman) and the gRPC message.
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        await socket.ConnectAsync(new UnixDomainSocketEndPoint(_options.SocketPath));
+        using var net = new NetworkStream(socket);
+        var block = new MemoryStream();
+        void Literal(byte nameIndex, string value) { block.WriteByte(nameIndex); block.WriteByte((byte)value.Length); block.Write(System.Text.Encoding.ASCII.GetBytes(value)); }
+        block.WriteByte(0x83); // :method POST
+        block.WriteByte(0x86); // :scheme http
+        Literal(0x04, "/runtime.v1.RuntimeService/Version");
+        Literal(0x01, _options.SocketPath); // :authority = the path, as grpc-go sends it
+        block.Write([0x0f, 0x10]); // content-type (static 31), literal without indexing
+        block.WriteByte(16); block.Write("application/grpc"u8);
+        block.Write([0x00, 0x02, .. "te"u8, 0x08, .. "trailers"u8]);
+        static byte[] Frame(byte type, byte flags, int stream, byte[] payload) =>
+            [(byte)(payload.Length >> 16), (byte)(payload.Length >> 8), (byte)payload.Length, type, flags, 0, 0, 0, (byte)stream, .. payload];
+        await net.WriteAsync("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8.ToArray());
+        await net.WriteAsync(Frame(0x4, 0, 0, []));                      // SETTINGS
+        await net.WriteAsync(Frame(0x1, 0x4, 1, block.ToArray()));       // HEADERS, END_HEADERS
+        await net.WriteAsync(Frame(0x0, 0x1, 1, [0, 0, 0, 0, 0]));       // DATA: an empty VersionRequest, END_STREAM
+
+        // The answer on stream 1 is response HEADERS, not RST_STREAM.
+        var head = new byte[9];
+        while (true)
+        {
+            await net.ReadExactlyAsync(head);
+            int length = (head[0] << 16) | (head[1] << 8) | head[2];
+            await net.ReadExactlyAsync(new byte[length]);
+            if (head[8] != 1) continue;
+            Assert.True(head[3] != 0x3, "the server reset the stream (RST_STREAM): the path authority was refused");
+            if (head[3] == 0x1) break;
+        }
+    }
+
+    [Theory]
+    [InlineData("41 8a 08 9d 5c 0b 81 70 dc 78 0f 03", true)]   // literal with indexing, name :authority, huffman value
+    [InlineData("01 05 2f 72 75 6e 2f", true)]                 // literal without indexing, plain "/run/"
+    [InlineData("82 86 84", false)]                            // :method GET, :scheme http, :path / only
+    [InlineData("41 ff", false)]                               // truncated
+    public void AuthorityRewrite_ReplacesOnlyTheAuthorityField(string hex, bool rewritten)
+    {
+        var block = Convert.FromHexString(hex.Replace(" ", ""));
+        byte[] prefixed = [0x82, .. block, 0x86];
+        Assert.Equal(rewritten, UnixAuthority.TryRewrite(prefixed, out var result));
+        if (rewritten)
+            Assert.Equal([0x82, 0x01, 0x09, .. "localhost"u8, 0x86], result);
+    }
+
+    [Fact]
     public void Socket_IsOwnerAndGroupOnly()
     {
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite,

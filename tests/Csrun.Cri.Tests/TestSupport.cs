@@ -66,9 +66,10 @@ internal sealed class CriDaemon : IAsyncDisposable
     }
 
     public static Grpc.Net.Client.GrpcChannel Connect(string socketPath) =>
-        Grpc.Net.Client.GrpcChannel.ForAddress("http://localhost", new Grpc.Net.Client.GrpcChannelOptions
-        {
-            HttpHandler = new SocketsHttpHandler
+        Grpc.Net.Client.GrpcChannel.ForAddress("http://localhost", new Grpc.Net.Client.GrpcChannelOptions { HttpHandler = Handler(socketPath) });
+
+    public static SocketsHttpHandler Handler(string socketPath) =>
+            new SocketsHttpHandler
             {
                 ConnectCallback = async (_, ct) =>
                 {
@@ -84,8 +85,7 @@ internal sealed class CriDaemon : IAsyncDisposable
                         throw;
                     }
                 },
-            },
-        });
+            };
 
     public async ValueTask DisposeAsync()
     {
