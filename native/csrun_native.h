@@ -199,6 +199,9 @@ struct csr_plan {
      * SECCOMP_FILTER_FLAG_NEW_LISTENER and the listener fd goes over it (SCM_RIGHTS) with the container
      * process state, which the parent appends to the state JSON of each resume after a NUL. -1: none. */
     int32_t seccomp_listener_fd;
+    /* Descriptors that become the process's stdin, stdout and stderr (csrund's exec pipes); -1 keeps the
+     * caller's. Taken before any inherited descriptor is closed. */
+    int32_t stdio_fds[3];
 };
 
 struct csr_error {

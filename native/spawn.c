@@ -294,6 +294,13 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
      * flock, the cgroup directory fd, whatever .NET holds. Held until exec they would keep locks and
      * give the container a way out through /proc/self/fd while cwd is resolved. Keep stdio, the
      * preserved fds and our end of the sync channel. */
+    for (int i = 0; i < 3; i++) {
+        /* dup2 clears FD_CLOEXEC on the copy; the original goes with the other inherited fds below. */
+        if (plan->stdio_fds[i] >= 0 && plan->stdio_fds[i] != i && dup2(plan->stdio_fds[i], i) < 0) {
+            csr_err(&c->err, errno, "dup stdio", NULL);
+            csr_child_fail(c);
+        }
+    }
     csr_close_inherited(3 + (plan->preserve_fds > 0 ? plan->preserve_fds : 0), sync_fd, plan->console_socket_fd,
                         plan->seccomp_listener_fd);
 

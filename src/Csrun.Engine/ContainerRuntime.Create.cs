@@ -123,6 +123,10 @@ public sealed partial class ContainerRuntime
             {
                 fifo = dir.FifoPath;
                 Errno.Check(Libc.Mkfifo(fifo, 0x1A0 /* 0640 */), $"mkfifo {fifo}");
+                // 0622 as runc makes it: the init reopens it (through an O_PATH fd taken while still root) after
+                // it has become the container's user and dropped CAP_DAC_OVERRIDE.
+                byte[] path = Encoding.UTF8.GetBytes(fifo + "\0");
+                fixed (byte* p = path) Errno.Check(Files.FchmodAt(-100 /* AT_FDCWD */, p, 0x192 /* 0622 */, 0), $"chmod {fifo}");
             }
 
             var state = new ContainerState { Id = o.Id, Status = ContainerStatus.Creating, Bundle = bundle, Annotations = spec.Annotations };

@@ -14,6 +14,9 @@ public static class Capabilities
         "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
     ];
 
+    /// <summary>Every capability this kernel knows, by name (a privileged container's set).</summary>
+    public static string[] AllNames() => Names[..Math.Min(Names.Length, LastCap + 1)];
+
     /// <summary>Capability number, or -1 for a name this table does not know.</summary>
     public static int Parse(string name) => Array.IndexOf(Names, name);
 

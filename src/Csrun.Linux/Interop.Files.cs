@@ -87,6 +87,22 @@ public static unsafe partial class Files
         private readonly long _r0, _r1, _r2;
     }
 
+    public static long Major(ulong dev) => (long)(((dev >> 32) & 0xfffff000) | ((dev >> 8) & 0xfff));
+
+    public static long Minor(ulong dev) => (long)(((dev >> 12) & 0xffffff00) | (dev & 0xff));
+
+    /// <summary>stat(2) (or lstat); returns 0, or -1 with errno set.</summary>
+    public static int StatPath(string path, out Stat st, bool followSymlinks)
+    {
+        const int AT_FDCWD = -100, AT_SYMLINK_NOFOLLOW = 0x100;
+        byte[] p = System.Text.Encoding.UTF8.GetBytes(path + "\0");
+        Stat buf;
+        int rc;
+        fixed (byte* pp = p) rc = FstatAt(AT_FDCWD, pp, &buf, followSymlinks ? 0 : AT_SYMLINK_NOFOLLOW);
+        st = buf;
+        return rc;
+    }
+
     public static ulong MakeDev(uint major, uint minor) =>
         ((ulong)(major & 0xfffff000) << 32) | ((ulong)(major & 0xfff) << 8) | ((ulong)(minor & 0xffffff00) << 12) | (minor & 0xff);
 }

@@ -14,6 +14,7 @@ public static unsafe partial class Libc
     public const int AT_FDCWD = -100;
     public const int LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
     public const int WNOHANG = 1;
+    public const int P_PID = 1, WEXITED = 4, WNOWAIT = 0x01000000;
     public const int EINTR = 4, ESRCH = 3, ENOENT = 2, EEXIST = 17, EAGAIN = 11, EBUSY = 16, EPERM = 1, EACCES = 13,
         ENOTDIR = 20, EINVAL = 22, ENXIO = 6, ECHILD = 10, ENOTEMPTY = 39, ENODEV = 19, ENOSYS = 38;
     public const int PR_SET_CHILD_SUBREAPER = 36;
@@ -44,6 +45,12 @@ public static unsafe partial class Libc
 
     [LibraryImport(L, EntryPoint = "waitpid", SetLastError = true)]
     public static partial int WaitPid(int pid, int* status, int options);
+
+    [LibraryImport(L, EntryPoint = "waitid", SetLastError = true)]
+    public static partial int WaitId(int idtype, int id, void* info, int options);
+
+    [LibraryImport(L, EntryPoint = "setns", SetLastError = true)]
+    public static partial int SetNs(int fd, int nstype);
 
     [LibraryImport(L, EntryPoint = "getpid")]
     public static partial int GetPid();

@@ -136,6 +136,7 @@ internal unsafe struct CsrPlan
 
     public int Personality;
     public int SeccompListenerFd;
+    public fixed int StdioFds[3];
 }
 
 [StructLayout(LayoutKind.Sequential)]

@@ -5,7 +5,7 @@ using Csrun.Oci;
 namespace Csrun.Engine.Native;
 
 /// <summary>Per-invocation choices that are not in config.json.</summary>
-internal sealed record LaunchOptions(string Id, string? ExecFifo, bool NoPivot, int PreserveFds, int CgroupFd, bool NewKeyring, bool Exec = false, int ConsoleFd = -1, int ListenerFd = -1);
+internal sealed record LaunchOptions(string Id, string? ExecFifo, bool NoPivot, int PreserveFds, int CgroupFd, bool NewKeyring, bool Exec = false, int ConsoleFd = -1, int ListenerFd = -1, StdioFds? Stdio = null);
 
 /// <summary>
 /// Flattens a validated spec into the C helper's plan. Everything the child needs is computed here, in
@@ -157,6 +157,10 @@ internal static unsafe class PlanBuilder
         plan->Personality = linux?.Personality?.Domain switch { "LINUX" => 0, "LINUX32" => 8, _ => -1 };
         plan->ConsoleSocketFd = process.Terminal ? o.ConsoleFd : -1;
         plan->SeccompListenerFd = o.ListenerFd;
+        var stdio = o.Stdio ?? StdioFds.Inherit;
+        plan->StdioFds[0] = stdio.In;
+        plan->StdioFds[1] = stdio.Out;
+        plan->StdioFds[2] = stdio.Err;
         plan->ConsoleRows = (ushort)Math.Min(process.ConsoleSize?.Height ?? 0, ushort.MaxValue);
         plan->ConsoleCols = (ushort)Math.Min(process.ConsoleSize?.Width ?? 0, ushort.MaxValue);
         plan->PreserveFds = o.PreserveFds;
