@@ -8,6 +8,7 @@ BIN        := $(OUT)/bin
 ROOTFS     := $(OUT)/rootfs
 CSRUN      := $(BIN)/csrun
 CSRUND     := $(BIN)/csrund
+MONITOR    := $(BIN)/csrun-monitor
 DOTNET     ?= dotnet
 CONFIG     ?= Release
 export DOTNET_CLI_TELEMETRY_OPTOUT := 1
@@ -22,7 +23,7 @@ APT_PACKAGES := gcc make clang libc6-dev zlib1g-dev libseccomp-dev busybox-stati
 NATIVE_SRC := $(wildcard native/*.c) $(wildcard native/*.h)
 CS_SRC     := $(shell find src -name '*.cs' -o -name '*.csproj' 2>/dev/null) Directory.Build.props
 
-.PHONY: deps build native csrun csrund cni-config rootfs images install test run bench clean
+.PHONY: deps build native csrun csrund monitor cni-config rootfs images install test run bench clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; done; \
@@ -67,6 +68,12 @@ $(CSRUND): $(CS_SRC) $(wildcard src/Csrun.Cri/Protos/*.proto)
 	$(DOTNET) publish src/Csrun.Daemon/Csrun.Daemon.csproj -c $(CONFIG) -o $(BIN) --nologo -v quiet -p:PublishSingleFile=true
 	@rm -f $(BIN)/*.pdb
 
+# csrun-monitor: csrund's per-container monitor (conmon's job), plain C so each costs well under a MiB.
+monitor: $(MONITOR)
+$(MONITOR): native/monitor/monitor.c
+	@mkdir -p $(BIN)
+	@gcc -O2 -g -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE -fstack-protector-strong -o $@ $<
+
 # csrund's default pod network (bridge csrun0 on 10.87.0.0/16, clear of podman's and containerd's 10.88),
 # installed only where /etc/cni/net.d has no network config: an existing one is the machine's choice.
 CNI_CONF_DIR := /etc/cni/net.d
@@ -75,7 +82,7 @@ cni-config: deps
 	  echo "$(CNI_CONF_DIR) has a network config already; csrun's default is not installed"; \
 	else install -D -m 0644 src/Csrun.Daemon/10-csrun.conflist $(CNI_CONF_DIR)/10-csrun.conflist; fi
 
-build: deps native csrun csrund
+build: deps native csrun csrund monitor
 	$(DOTNET) build Runtime.sln -c $(CONFIG) --nologo -v quiet -p:NativeOut=$(NATIVE_OUT)/
 
 rootfs: deps $(ROOTFS)/busybox/bin/busybox
@@ -91,11 +98,12 @@ $(IMAGES)/busybox/index.json: rootfs/mkimages.sh $(ROOTFS)/busybox/bin/busybox
 install: build cni-config
 	install -m 0755 $(CSRUN) /usr/local/bin/csrun
 	install -m 0755 $(CSRUND) /usr/local/bin/csrund
+	install -m 0755 $(MONITOR) /usr/local/bin/csrun-monitor
 
 # Every test project, then one summary line summed over all of them.
 TEST_PROJECTS := $(wildcard tests/*/*.csproj)
 test: build rootfs images
-	@export CSRUN_BINARY=$(CSRUN) CSRUN_ROOTFS=$(ROOTFS)/busybox CSRUN_IMAGES=$(IMAGES) CSRUN_REPO=$(CURDIR); \
+	@export CSRUN_BINARY=$(CSRUN) CSRUN_MONITOR=$(MONITOR) CSRUN_ROOTFS=$(ROOTFS)/busybox CSRUN_IMAGES=$(IMAGES) CSRUN_REPO=$(CURDIR); \
 	rm -rf $(OUT)/test-results; mkdir -p $(OUT)/test-results; rc=0; \
 	for p in $(TEST_PROJECTS); do \
 	  n=$$(basename $$p .csproj); \

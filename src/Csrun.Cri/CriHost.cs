@@ -31,6 +31,8 @@ public static class CriHost
         {
             // No HPACK dynamic table: lets UnixAuthority rewrite each request's :authority on its own.
             kestrel.Limits.Http2.HeaderTableSize = 0;
+            // The streaming server (exec, attach, port-forward): HTTP/1.1, for the SPDY and websocket upgrades.
+            kestrel.Listen(options.StreamingEndpoint, listen => listen.Protocols = HttpProtocols.Http1);
             kestrel.ListenUnixSocket(options.SocketPath, listen =>
             {
                 listen.Protocols = HttpProtocols.Http2;
@@ -42,6 +44,9 @@ public static class CriHost
         services.AddGrpc(grpc => grpc.EnableDetailedErrors = true);
         services.AddSingleton(options);
         services.AddSingleton(new NetworkNamespaces(options.NetnsDirectory));
+        services.AddSingleton(new State.CriStore(options.StateRoot));
+        services.AddSingleton<Containers.ContainerEvents>();
+        services.AddSingleton<Streaming.StreamRequests>();
         services.AddSingleton<RuntimeStatusService>();
         services.AddSingleton<PodSandboxService>();
         services.AddSingleton<ContainerService>();
@@ -57,6 +62,7 @@ public static class CriHost
         app.MapGrpcService<CriImageService>();
         app.MapGrpcService<V1Alpha2RuntimeService>();
         app.MapGrpcService<V1Alpha2ImageService>();
+        Streaming.StreamingServer.Map(app);
         return app;
     }
 
@@ -69,6 +75,10 @@ public static class CriHost
         {
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
             File.SetUnixFileMode(options.SocketPath, SocketMode);
+            string streaming = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
+                .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses
+                .First(a => a.StartsWith("http://", StringComparison.Ordinal) && !a.Contains("unix:", StringComparison.Ordinal));
+            app.Services.GetRequiredService<Streaming.StreamRequests>().BaseUrl = streaming.TrimEnd('/');
         }
         catch
         {

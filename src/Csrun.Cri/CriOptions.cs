@@ -18,6 +18,22 @@ public sealed class CriOptions
     /// <summary>The image store, shared with csrun (default /var/lib/csrun, or $CSRUN_IMAGE_ROOT).</summary>
     public string ImageRoot { get; set; } = ImageStore.DefaultRoot;
 
+    /// <summary>csrund's records of pods and containers, and the runtime state of its containers.</summary>
+    public string StateRoot { get; set; } = "/var/lib/csrund";
+
+    /// <summary>The csrun binary the monitor creates containers with: $CSRUN_BINARY, or beside csrund.</summary>
+    public string RuntimePath { get; set; } = Environment.GetEnvironmentVariable("CSRUN_BINARY") is { Length: > 0 } b ? b : Path.Combine(AppContext.BaseDirectory, "csrun");
+
+    /// <summary>The per-container monitor: $CSRUN_MONITOR, or beside csrund.</summary>
+    public string MonitorPath { get; set; } = Environment.GetEnvironmentVariable("CSRUN_MONITOR") is { Length: > 0 } m ? m : Path.Combine(AppContext.BaseDirectory, "csrun-monitor");
+
+    /// <summary>Where the streaming server (exec, attach, port-forward URLs) listens; port 0 picks a free one.
+    /// Loopback by default: the kubelet on the same node proxies to it.</summary>
+    public System.Net.IPEndPoint StreamingEndpoint { get; set; } = new(System.Net.IPAddress.Loopback, 0);
+
+    /// <summary>Where Localhost seccomp profiles given by a relative name are found (the kubelet's seccomp root).</summary>
+    public string SeccompRoot { get; set; } = "/var/lib/kubelet/seccomp";
+
     /// <summary>registries.json (mirrors, plain-http hosts); null: $CSRUN_REGISTRIES_CONF or /etc/csrun/registries.json.</summary>
     public string? RegistriesConfigPath { get; set; }
 }

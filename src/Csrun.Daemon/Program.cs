@@ -3,7 +3,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Hosting;
 
 // csrund: the Kubernetes CRI (runtime.v1 and runtime.v1alpha2) on a unix socket.
-//   csrund [--listen SOCKET] [--cni-conf-dir DIR]... [--cni-bin-dir DIR]... [--netns-dir DIR] [--image-root DIR] [--registries-conf FILE]
+//   csrund [--listen SOCKET] [--root DIR] [--cni-conf-dir DIR]... [--cni-bin-dir DIR]... [--netns-dir DIR] [--image-root DIR] [--registries-conf FILE]
 var options = new CriOptions();
 List<string>? confDirs = null, binDirs = null;
 for (int i = 0; i < args.Length; i++)
@@ -17,6 +17,8 @@ for (int i = 0; i < args.Length; i++)
               --cni-conf-dir DIR   where network configs are read, first one by name (default /etc/cni/net.d; repeatable)
               --cni-bin-dir DIR    where CNI plugins are found (default /usr/lib/cni and /opt/cni/bin; repeatable)
               --netns-dir DIR      where pod network namespaces are held (default /run/csrund/netns)
+              --root DIR           csrund's pods, containers and their runtime state (default /var/lib/csrund)
+              --streaming-address IP:PORT  exec/attach/port-forward server (default 127.0.0.1:0, a free port)
               --image-root DIR     the image store, shared with csrun (default $CSRUN_IMAGE_ROOT or /var/lib/csrun)
               --registries-conf F  mirrors and plain-http registries (default $CSRUN_REGISTRIES_CONF or /etc/csrun/registries.json)
             """);
@@ -35,6 +37,8 @@ for (int i = 0; i < args.Length; i++)
         case "--cni-bin-dir": (binDirs ??= []).Add(value); break;
         case "--netns-dir": options.NetnsDirectory = value; break;
         case "--image-root": options.ImageRoot = value; break;
+        case "--root": options.StateRoot = value; break;
+        case "--streaming-address": options.StreamingEndpoint = System.Net.IPEndPoint.Parse(value); break;
         case "--registries-conf": options.RegistriesConfigPath = value; break;
         default:
             Console.Error.WriteLine($"csrund: unknown option {arg}");

@@ -101,9 +101,9 @@ public sealed class CriServerTests : IAsyncLifetime
     [Fact]
     public async Task UnimplementedRpcs_AnswerUnimplementedWithTheirName()
     {
-        var e = await Assert.ThrowsAsync<RpcException>(async () => await Runtime.RunPodSandboxAsync(new V1.RunPodSandboxRequest()));
+        var e = await Assert.ThrowsAsync<RpcException>(async () => await Runtime.CheckpointContainerAsync(new V1.CheckpointContainerRequest()));
         Assert.Equal(StatusCode.Unimplemented, e.StatusCode);
-        Assert.Contains("RunPodSandbox", e.Status.Detail);
+        Assert.Contains("CheckpointContainer", e.Status.Detail);
 
         var images = new V1.ImageService.ImageServiceClient(_channel);
         using var stream = images.StreamImages(new V1.StreamImagesRequest());
@@ -135,8 +135,9 @@ public sealed class CriServerTests : IAsyncLifetime
             PodSandboxId = "p",
             Config = new V1Alpha2.ContainerConfig { Envs = { new V1Alpha2.KeyValue { Key = "A", Value = "b" } } },
         }));
-        Assert.Equal(StatusCode.Unimplemented, e.StatusCode);
-        Assert.Contains("CreateContainer", e.Status.Detail);
+        // The same checks as v1: the request's pod does not exist.
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.Contains("config.metadata", e.Status.Detail);
 
         var images = new V1Alpha2.ImageService.ImageServiceClient(_channel);
         e = await Assert.ThrowsAsync<RpcException>(async () => await images.PullImageAsync(new V1Alpha2.PullImageRequest()));

@@ -51,14 +51,15 @@ internal sealed class CriDaemon : IAsyncDisposable
     public required Microsoft.AspNetCore.Builder.WebApplication App { get; init; }
     public required Grpc.Net.Client.GrpcChannel Channel { get; init; }
 
-    public static async Task<CriDaemon> StartAsync(TempDir dir, Action<CriOptions>? configure = null)
+    public static async Task<CriDaemon> StartAsync(TempDir dir, Action<CriOptions>? configure = null, CriOptions? baseOptions = null)
     {
-        var options = new CriOptions
+        var options = baseOptions ?? new CriOptions
         {
             SocketPath = dir.Combine("run", "csrund.sock"),
             CniConfigDirs = [dir.Combine("net.d")],
             NetnsDirectory = dir.Combine("netns"),
             ImageRoot = dir.Combine("images"),
+            StateRoot = dir.Combine("state"),
         };
         configure?.Invoke(options);
         var app = await CriHost.StartAsync(options);

@@ -127,6 +127,11 @@ public sealed partial class CgroupV1Manager : ICgroupManager, IResourceWriter
             long? memsw = CgroupFile.TryReadLong(mem + "/memory.memsw.usage_in_bytes");
             if (memsw is not null && s.MemoryUsageBytes is not null) s.SwapUsageBytes = (ulong)Math.Max(0, memsw.Value - (long)s.MemoryUsageBytes.Value);
             s.OomKills = CgroupStats.KeyedValue(CgroupFile.TryRead(mem + "/memory.oom_control"), "oom_kill");
+            string? stat = CgroupFile.TryRead(mem + "/memory.stat");
+            s.MemoryInactiveFileBytes = CgroupStats.KeyedValue(stat, "total_inactive_file");
+            s.MemoryRssBytes = CgroupStats.KeyedValue(stat, "total_rss");
+            s.PageFaults = CgroupStats.KeyedValue(stat, "total_pgfault");
+            s.MajorPageFaults = CgroupStats.KeyedValue(stat, "total_pgmajfault");
         }
         if (DirectoryOf("cpuacct") is { } acct) s.CpuUsageNanoseconds = Unsigned(CgroupFile.TryReadLong(acct + "/cpuacct.usage"));
         if (DirectoryOf("pids") is { } pids)

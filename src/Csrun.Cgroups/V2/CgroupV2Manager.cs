@@ -135,6 +135,11 @@ public sealed partial class CgroupV2Manager : ICgroupManager, IResourceWriter
             PidsLimit = Unsigned(CgroupFile.TryReadLong(Directory + "/pids.max")),
         };
         s.OomKills = CgroupStats.KeyedValue(CgroupFile.TryRead(Directory + "/memory.events"), "oom_kill");
+        string? mstat = CgroupFile.TryRead(Directory + "/memory.stat");
+        s.MemoryInactiveFileBytes = CgroupStats.KeyedValue(mstat, "inactive_file");
+        s.MemoryRssBytes = CgroupStats.KeyedValue(mstat, "anon");
+        s.PageFaults = CgroupStats.KeyedValue(mstat, "pgfault");
+        s.MajorPageFaults = CgroupStats.KeyedValue(mstat, "pgmajfault");
         // cpu.stat exists without the cpu controller too; usage_usec is always in it.
         if (CgroupFile.TryRead(Directory + "/cpu.stat") is { } stat)
         {

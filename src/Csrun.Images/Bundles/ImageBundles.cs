@@ -32,7 +32,8 @@ public sealed class ImageBundles(ImageStore store)
     }
 
     /// <summary>Creates the bundle for container <paramref name="id"/> from <paramref name="image"/>; returns its path.</summary>
-    public string Create(string id, ResolvedImage image, Spec baseSpec, RunOverrides overrides, bool rootless = false)
+    /// <param name="finish">Last edits of the spec, after the image's part is in (e.g. groups on top of the image's user).</param>
+    public string Create(string id, ResolvedImage image, Spec baseSpec, RunOverrides overrides, bool rootless = false, Action<Spec>? finish = null)
     {
         if (id.Length == 0 || id.Contains('/') || id is "." or "..")
             throw new ImageException($"container id \"{id}\": must be a single path component");
@@ -63,6 +64,7 @@ public sealed class ImageBundles(ImageStore store)
             });
             spec.Annotations!["org.opencontainers.image.ref.name"] = image.Name;
             spec.Annotations["io.csrun.image.id"] = image.Id.ToString();
+            finish?.Invoke(spec);
             File.WriteAllText(Path.Combine(bundle, "config.json"), JsonSerializer.Serialize(spec, SpecJsonContext.Indented.Spec));
             return bundle;
         }
