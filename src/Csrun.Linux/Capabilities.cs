@@ -14,8 +14,20 @@ public static class Capabilities
         "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
     ];
 
-    /// <summary>Every capability this kernel knows, by name (a privileged container's set).</summary>
+    /// <summary>Every capability this kernel knows, by name.</summary>
     public static string[] AllNames() => Names[..Math.Min(Names.Length, LastCap + 1)];
+
+    /// <summary>The capabilities in this process's bounding set (CapBnd): all a child can be given. A privileged
+    /// container gets these, as under containerd, since no process can raise one its bounding set lacks (this
+    /// VM's lacks CAP_SYS_RESOURCE).</summary>
+    public static string[] BoundingNames()
+    {
+        ulong mask = ulong.MaxValue;
+        foreach (string line in File.ReadLines("/proc/self/status"))
+            if (line.StartsWith("CapBnd:", StringComparison.Ordinal))
+                mask = Convert.ToUInt64(line[7..].Trim(), 16);
+        return AllNames().Where((_, i) => (mask & (1UL << i)) != 0).ToArray();
+    }
 
     /// <summary>Capability number, or -1 for a name this table does not know.</summary>
     public static int Parse(string name) => Array.IndexOf(Names, name);

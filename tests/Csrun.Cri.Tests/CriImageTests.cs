@@ -61,6 +61,10 @@ public sealed class CriImageTests : IAsyncLifetime
         Assert.Equal("app", image.Username);
         Assert.True(image.Size > 0);
 
+        // By repo digest too (repo@sha256 of the manifest pulled), the same answer as by tag.
+        var byTag = await Images.ImageStatusAsync(new V1.ImageStatusRequest { Image = Spec(reference) });
+        var byDigest = await Images.ImageStatusAsync(new V1.ImageStatusRequest { Image = Spec(image.RepoDigests[0]) });
+        Assert.Equal(byTag.Image, byDigest.Image);
         status = await Images.ImageStatusAsync(new V1.ImageStatusRequest { Image = Spec(pulled.ImageRef), Verbose = true });
         Assert.Equal(pulled.ImageRef, status.Image.Id);
         Assert.Contains("\"GREETING=hello\"", status.Info["info"]);

@@ -220,6 +220,40 @@ public sealed class PodLifecycleTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Privileged_BidirectionalMount_PropagatesToTheHost_AndNodeHostname()
+    {
+        // A privileged pod with no hostname: the node's, as containerd does.
+        var podConfig = PodTestBed.PodConfig("priv", c =>
+        {
+            c.Hostname = "";
+            c.Linux = new V1.LinuxPodSandboxConfig { SecurityContext = new V1.LinuxSandboxSecurityContext { Privileged = true } };
+        });
+        string pod = await _bed.RunPodAsync(podConfig);
+        string shared = Directory.CreateDirectory(Path.Combine(_bed.Logs.Path, "shared")).FullName;
+        Sh.Ok("mount", "--bind", shared, shared);
+        try
+        {
+            Sh.Ok("mount", "--make-rshared", shared);
+            var config = PodTestBed.ContainerConfig("priv", "sleep", "1000");
+            config.Mounts.Add(new V1.Mount { ContainerPath = "/mnt/shared", HostPath = shared, Propagation = V1.MountPropagation.PropagationBidirectional });
+            config.Linux = new V1.LinuxContainerConfig { SecurityContext = new V1.LinuxContainerSecurityContext { Privileged = true } };
+            string id = await _bed.StartContainerAsync(pod, podConfig, config);
+            Assert.Equal(Environment.MachineName + "\n", (await Exec(id, "hostname")).Stdout.ToStringUtf8());
+            // Privileged: every capability csrund itself may hold (this VM's bounding set lacks CAP_SYS_RESOURCE).
+            string ourBounding = File.ReadLines("/proc/self/status").First(l => l.StartsWith("CapBnd:", StringComparison.Ordinal));
+            Assert.Contains(ourBounding, (await Exec(id, "cat", "/proc/self/status")).Stdout.ToStringUtf8());
+            // A mount made inside the container shows on the host (rshared root, as containerd sets it).
+            Assert.Equal(0, (await Exec(id, "sh", "-c", "mkdir -p /mnt/shared/inner && mount -t tmpfs inner /mnt/shared/inner")).ExitCode);
+            Assert.Contains(File.ReadAllLines("/proc/self/mountinfo"), l => l.Split(' ')[4] == Path.Combine(shared, "inner"));
+            await Rt.RemovePodSandboxAsync(new V1.RemovePodSandboxRequest { PodSandboxId = pod });
+        }
+        finally
+        {
+            Sh.Run("umount", "-R", "-l", shared);
+        }
+    }
+
+    [Fact]
     public async Task BadRequests_NameTheField_AndLeaveNothing()
     {
         var e = await Assert.ThrowsAsync<RpcException>(async () => await _bed.RunPodAsync(PodTestBed.PodConfig("")));
@@ -237,6 +271,10 @@ public sealed class PodLifecycleTests : IAsyncLifetime
         Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
         Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(_bed.Dir.Path, "s", "pods")));
         Assert.Empty(Directory.Exists(Path.Combine(_bed.Dir.Path, "netns")) ? Directory.GetFiles(Path.Combine(_bed.Dir.Path, "netns")) : []);
+
+        e = await Assert.ThrowsAsync<RpcException>(async () => await _bed.RunPodAsync(PodTestBed.PodConfig("long", c => c.Hostname = new string('h', 65))));
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.Contains("config.hostname", e.Status.Detail);
 
         var podConfig = PodTestBed.PodConfig("ok", logDir: _bed.Logs.Path);
         string pod = await _bed.RunPodAsync(podConfig);

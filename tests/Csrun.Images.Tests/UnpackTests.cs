@@ -211,13 +211,38 @@ public sealed class UnpackTests : IDisposable
     [Theory]
     [InlineData("../escape", "escapes the layer root")]
     [InlineData("a/../../escape", "escapes the layer root")]
-    [InlineData("/abs/path", "absolute path")]
+    [InlineData("/../escape", "escapes the layer root")]
     public void TraversalIsRejected(string name, string why)
     {
         var tar = Tar(TarEntryFormat.Pax, (TarEntryType.RegularFile, name, "evil", null));
         var e = Assert.Throws<ImageException>(() => Unpack(tar));
         Assert.Contains($"layer entry \"{name}\"", e.Message);
         Assert.Contains(why, e.Message);
+        AssertOutsideUntouched();
+    }
+
+    [Fact]
+    public void AStreamEndingAfterTheLastData_EndsThere_ButNotInsideDataOrPadding()
+    {
+        // umoci writes layers that stop right after the last file's bytes (no padding, no end blocks); Go's
+        // archive/tar, and so docker and containerd, read them to the end.
+        byte[] full = Tar(TarEntryFormat.Pax, (TarEntryType.RegularFile, "f", "hello", null));
+        int dataEnd = Array.LastIndexOf(full, (byte)'o') + 1;
+        Unpack(full[..dataEnd]);
+        Assert.Equal("hello", File.ReadAllText(Path.Combine(_target, "f")));
+        Assert.Contains("truncated", Assert.Throws<ImageException>(() => Unpack(full[..(dataEnd - 1)])).Message);
+        Assert.Contains("truncated inside padding", Assert.Throws<ImageException>(() => Unpack(full[..(dataEnd + 3)])).Message);
+    }
+
+    [Fact]
+    public void AbsoluteNames_AreRootedAtTheLayerRoot()
+    {
+        // As docker and containerd read them; umoci writes the root directory itself as "/".
+        var tar = Tar(TarEntryFormat.Pax, (TarEntryType.Directory, "/", null, null), (TarEntryType.Directory, "/abs/", null, null),
+            (TarEntryType.RegularFile, "/abs/path", "inside", null), (TarEntryType.HardLink, "/abs/link", null, "/abs/path"));
+        Unpack(tar);
+        Assert.Equal("inside", File.ReadAllText(Path.Combine(_target, "abs/path")));
+        Assert.Equal("inside", File.ReadAllText(Path.Combine(_target, "abs/link")));
         AssertOutsideUntouched();
     }
 

@@ -62,6 +62,10 @@ public static class ContainerSpecBuilder
         linux.Seccomp = privileged ? null : SeccompProfiles.For(sc, seccompRoot);
 
         spec.Mounts = Mounts(spec.Mounts!, pod, config, podDir, privileged, sc.ReadonlyRootfs);
+        // As containerd: a bidirectional mount needs the container's mounts in the host's peer groups (rshared
+        // root), a host-to-container one needs them slaves of the host's (rslave root).
+        if (config.Mounts.Any(m => m.Propagation == MountPropagation.PropagationBidirectional)) linux.RootfsPropagation = "rshared";
+        else if (config.Mounts.Any(m => m.Propagation == MountPropagation.PropagationHostToContainer)) linux.RootfsPropagation = "rslave";
         spec.Annotations = new Dictionary<string, string>(config.Annotations)
         {
             ["io.kubernetes.cri.container-type"] = "container",
@@ -102,7 +106,7 @@ public static class ContainerSpecBuilder
 
     private static LinuxCapabilities Capabilities(LinuxContainerSecurityContext sc, bool privileged)
     {
-        var set = new List<string>(privileged ? Csrun.Linux.Capabilities.AllNames() : DefaultCapabilities);
+        var set = new List<string>(privileged ? Csrun.Linux.Capabilities.BoundingNames() : DefaultCapabilities);
         var c = sc.Capabilities;
         if (!privileged && c is not null)
         {
@@ -113,7 +117,7 @@ public static class ContainerSpecBuilder
             }
             foreach (string add in c.AddCapabilities)
             {
-                if (add.Equals("ALL", StringComparison.OrdinalIgnoreCase)) { set = [.. Csrun.Linux.Capabilities.AllNames()]; continue; }
+                if (add.Equals("ALL", StringComparison.OrdinalIgnoreCase)) { set = [.. Csrun.Linux.Capabilities.BoundingNames()]; continue; }
                 string name = CapName(add, "linux.security_context.capabilities.add_capabilities");
                 if (!set.Contains(name)) set.Add(name);
             }

@@ -34,7 +34,10 @@ public sealed class PodSandboxService(CriOptions options, CriStore store, Networ
             throw CriErrors.InvalidArgument("config.linux.security_context.namespace_options.pid", "TARGET applies to containers, not to a pod");
         bool hostNetwork = nsOptions.Network == NamespaceMode.Node, hostIpc = nsOptions.Ipc == NamespaceMode.Node;
         var (netSysctls, ipcSysctls) = SplitSysctls(config.Linux?.Sysctls, hostNetwork, hostIpc);
-        string hostname = hostNetwork ? Environment.MachineName : string.IsNullOrEmpty(config.Hostname) ? meta.Name : config.Hostname;
+        // As containerd: no hostname asked for means the node's.
+        string hostname = hostNetwork || string.IsNullOrEmpty(config.Hostname) ? Environment.MachineName : config.Hostname;
+        if (System.Text.Encoding.UTF8.GetByteCount(hostname) > 64)
+            throw CriErrors.InvalidArgument("config.hostname", $"\"{hostname}\" is longer than 64 bytes");
         if (config.PortMappings.Any(p => p.HostPort < 0 || p.HostPort > 65535 || p.ContainerPort <= 0 || p.ContainerPort > 65535))
             throw CriErrors.InvalidArgument("config.port_mappings", "ports must be within 1-65535");
 

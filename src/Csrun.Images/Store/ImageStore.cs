@@ -46,6 +46,13 @@ public sealed class ImageStore
     {
         foreach (var candidate in NameCandidates(nameOrId))
             if (Names.Find(candidate) is { } rec) return Load(rec.Name, rec.Target, platform);
+        // repo@digest names any image of that repository pulled as that manifest (a "repo digest"), tag or not.
+        if (ParseOrNull(nameOrId) is { Digest: { } digest } wanted)
+        {
+            foreach (var rec in Names.List())
+                if (rec.Target.Digest.ToString() == digest.ToString() && ParseOrNull(rec.Name)?.Name == wanted.Name)
+                    return Load(rec.Name, rec.Target, platform);
+        }
         string hex = nameOrId.StartsWith("sha256:", StringComparison.Ordinal) ? nameOrId[7..] : nameOrId;
         if (hex.Length >= 4 && hex.All(char.IsAsciiHexDigitLower))
         {
@@ -73,9 +80,13 @@ public sealed class ImageStore
     private static IEnumerable<string> NameCandidates(string s)
     {
         yield return s;
-        Registry.ImageReference? r = null;
-        try { r = Registry.ImageReference.Parse(s); } catch (ImageException) { }
-        if (r is not null) yield return r.ToString();
+        if (ParseOrNull(s) is { } r) yield return r.ToString();
+    }
+
+    private static Registry.ImageReference? ParseOrNull(string s)
+    {
+        try { return Registry.ImageReference.Parse(s); }
+        catch (ImageException) { return null; }
     }
 
     /// <summary>Reads a target (index or manifest) down to the platform's config and layers.</summary>

@@ -337,13 +337,13 @@ internal sealed unsafe class LayerWriter(SafeFd root, UnpackOptions options) : I
         _cachedParent = null;
     }
 
-    /// <summary>Splits a member name into components: "./" and "." dropped, ".." applied; an absolute name or a
-    /// ".." above the root is refused.</summary>
+    /// <summary>Splits a member name into components: "./" and "." dropped, ".." applied, a ".." above the root
+    /// refused. An absolute name is rooted at the layer root, as docker and containerd read it (umoci writes
+    /// the root directory as "/").</summary>
     private List<byte[]> Clean(byte[] name, string what = "path")
     {
         var parts = new List<byte[]>();
         var s = name.AsSpan();
-        if (s.Length > 0 && s[0] == '/') throw Fail($"absolute {what} \"{Encoding.UTF8.GetString(name)}\" is not allowed in a layer");
         foreach (var range in s.Split((byte)'/'))
         {
             var c = s[range];

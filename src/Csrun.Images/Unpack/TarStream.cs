@@ -35,6 +35,7 @@ public sealed class TarStream(Stream input)
 {
     private readonly byte[] _block = new byte[512];
     private long _remaining, _padding;
+    private bool _ended;
     private int _zeroBlocks;
 
     /// <summary>Reads the next member's header; false at the end of the archive.</summary>
@@ -124,24 +125,40 @@ public sealed class TarStream(Stream input)
 
     private void SkipData()
     {
-        long skip = _remaining + _padding;
+        long data = _remaining, padding = _padding;
         _remaining = _padding = 0;
-        if (skip == 0) return;
+        Skip(data, "layer: tar archive truncated");
+        // A stream that ends right after the last member's data, with no padding or end blocks, ends there:
+        // Go's archive/tar (docker, containerd, umoci) reads it so, and umoci writes such layers.
+        if (padding > 0 && Skip(padding, "layer: tar archive truncated inside padding", endOk: true)) _ended = true;
+    }
+
+    /// <summary>Skips <paramref name="count"/> bytes; true when the stream ended before the first of them (and that is allowed).</summary>
+    private bool Skip(long count, string truncated, bool endOk = false)
+    {
+        if (count == 0) return false;
         var buf = ArrayPool<byte>.Shared.Rent(64 * 1024);
         try
         {
-            while (skip > 0)
+            long left = count;
+            while (left > 0)
             {
-                int n = input.Read(buf, 0, (int)Math.Min(buf.Length, skip));
-                if (n == 0) throw new ImageException("layer: tar archive truncated");
-                skip -= n;
+                int n = input.Read(buf, 0, (int)Math.Min(buf.Length, left));
+                if (n == 0)
+                {
+                    if (endOk && left == count) return true;
+                    throw new ImageException(truncated);
+                }
+                left -= n;
             }
+            return false;
         }
         finally { ArrayPool<byte>.Shared.Return(buf); }
     }
 
     private bool ReadBlock()
     {
+        if (_ended) return false;
         int got = input.ReadAtLeast(_block, 512, throwOnEndOfStream: false);
         if (got == 0) return false;
         if (got < 512) throw new ImageException("layer: tar archive truncated inside a header");
