@@ -124,11 +124,12 @@ $(NATIVE_OUT)/floor: benchmarks/floor/floor.c
 $(OUT)/debian/debian-multi/index.json: rootfs/mkdebian.sh
 	bash rootfs/mkdebian.sh $(OUT)/debian
 
-bench: build rootfs $(NATIVE_OUT)/floor $(OUT)/debian/debian-multi/index.json
+bench: build rootfs images $(NATIVE_OUT)/floor $(OUT)/debian/debian-multi/index.json
 	$(DOTNET) run -c Release --project benchmarks/Csrun.Benchmarks -- --csrun $(CSRUN) --floor $(NATIVE_OUT)/floor \
 	  --rootfs $(ROOTFS)/busybox --out $(OUT)/bench
 	$(DOTNET) run -c Release --project benchmarks/Csrun.Benchmarks -- images --csrun $(CSRUN) --debian $(OUT)/debian \
 	  --out $(OUT)/bench --runs 5
+	$(DOTNET) run -c Release --project benchmarks/Csrun.Benchmarks -- cri --csrund $(CSRUND) --images $(IMAGES) --pods 50 --out $(OUT)/bench
 
 clean:
 	rm -rf $(OUT)

@@ -48,6 +48,7 @@ public static class Program
     public static int Main(string[] args)
     {
         if (args.Length > 0 && args[0] == "images") return OperatingSystem.IsLinux() ? ImageBenchmarks.Run(args[1..]) : 2;
+        if (args.Length > 0 && args[0] == "cri") return CriBenchmark.Run(args[1..]);
         Options o;
         try { o = Parse(args); }
         catch (ArgumentException e)

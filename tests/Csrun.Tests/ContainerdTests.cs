@@ -102,7 +102,7 @@ public class ContainerdTests(ContainerdFixture ctd) : IClassFixture<ContainerdFi
     public void Ctr_run_drives_csrun_and_returns_the_exit_code()
     {
         string id = "ctd-" + Guid.NewGuid().ToString("N")[..8];
-        var r = ctd.Ctr("run", "--rm", "--runc-binary", TestEnv.CsrunBinary, "--runc-root", ctd.RuncRoot, ContainerdFixture.Image, id,
+        var r = ctd.Ctr("run", "--rm", "--cgroup", $"/csrun/ctr-tests/{id}", "--runc-binary", TestEnv.CsrunBinary, "--runc-root", ctd.RuncRoot, ContainerdFixture.Image, id,
             "sh", "-c", "echo hello from csrun; cat /proc/1/comm; exit 3");
         Assert.Equal(3, r.ExitCode);
         Assert.Contains("hello from csrun", r.Stdout);
@@ -113,7 +113,7 @@ public class ContainerdTests(ContainerdFixture ctd) : IClassFixture<ContainerdFi
     public void Ctr_task_exec_metrics_kill_delete()
     {
         string id = "ctd-" + Guid.NewGuid().ToString("N")[..8];
-        var r = ctd.Ctr("run", "-d", "--runc-binary", TestEnv.CsrunBinary, "--runc-root", ctd.RuncRoot, ContainerdFixture.Image, id, "sleep", "300");
+        var r = ctd.Ctr("run", "-d", "--cgroup", $"/csrun/ctr-tests/{id}", "--runc-binary", TestEnv.CsrunBinary, "--runc-root", ctd.RuncRoot, ContainerdFixture.Image, id, "sleep", "300");
         Assert.True(r.ExitCode == 0, r.ToString());
         try
         {

@@ -31,7 +31,8 @@ public sealed class PodmanFixture : IDisposable
 
     public ProcResult Podman(params string[] args) => Sandbox.Run("/usr/bin/podman", [.. GlobalArgs, .. args], TimeSpan.FromSeconds(120));
 
-    public static readonly string[] Limits = ["--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"];
+    // Containers (and conmon) under csrun's own cgroup subtree, not podman's default /libpod_parent.
+    public static readonly string[] Limits = ["--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "--cgroup-parent", "/csrun/podman-tests"];
 
     public void Dispose()
     {
