@@ -356,16 +356,23 @@ static void parse_args(int argc, char **argv)
     }
 }
 
+/* A small file's text (the runtime's log, its pid file), NUL-terminated; empty when it cannot be read. */
+static void read_small(const char *path, char *buf, size_t cap)
+{
+    buf[0] = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, buf, cap - 1);
+    buf[n > 0 ? n : 0] = 0;
+    close(fd);
+}
+
 /* The runtime's error: its --log file, one line. */
 static _Noreturn void fail_create(const char *log, int status)
 {
-    char text[1800] = "";
-    int fd = open(log, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        ssize_t n = read(fd, text, sizeof text - 1);
-        text[n > 0 ? n : 0] = 0;
-        close(fd);
-    }
+    char text[1800];
+    read_small(log, text, sizeof text);
     size_t len = strlen(text);
     while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
         text[--len] = 0;
@@ -508,13 +515,8 @@ int main(int argc, char **argv)
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         fail_create(runtime_log, status);
 
-    char pidbuf[32] = "";
-    int pfd = open(pid_path, O_RDONLY | O_CLOEXEC);
-    if (pfd >= 0) {
-        ssize_t n = read(pfd, pidbuf, sizeof pidbuf - 1);
-        pidbuf[n > 0 ? n : 0] = 0;
-        close(pfd);
-    }
+    char pidbuf[32];
+    read_small(pid_path, pidbuf, sizeof pidbuf);
     pid_t container = (pid_t)atoi(pidbuf);
     if (container <= 0)
         fail("%s create wrote no pid to %s", opt.runtime, pid_path);

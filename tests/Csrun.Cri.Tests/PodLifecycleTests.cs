@@ -254,6 +254,43 @@ public sealed class PodLifecycleTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task PodResources_AndUpdateContainerResources_ReachTheCgroups()
+    {
+        var podConfig = PodTestBed.PodConfig("limited", c => c.Linux = new V1.LinuxPodSandboxConfig
+        {
+            Resources = new V1.LinuxContainerResources { MemoryLimitInBytes = 256 << 20 },
+            Overhead = new V1.LinuxContainerResources { MemoryLimitInBytes = 16 << 20 },
+        });
+        string pod = await _bed.RunPodAsync(podConfig);
+        var config = PodTestBed.ContainerConfig("app", "sleep", "1000");
+        config.Linux = new V1.LinuxContainerConfig { Resources = new V1.LinuxContainerResources { MemoryLimitInBytes = 64 << 20 } };
+        string id = await _bed.StartContainerAsync(pod, podConfig, config);
+        string podCgroup = (await Rt.PodSandboxStatusAsync(new V1.PodSandboxStatusRequest { PodSandboxId = pod, Verbose = true })).Info["info"]
+            .Split('"').SkipWhile(t => t != "cgroup").Skip(2).First();
+        Assert.StartsWith("/csrun/", podCgroup);
+        Assert.Equal((256 + 16) << 20, MemoryLimit(podCgroup)); // resources plus overhead
+        Assert.Equal(64 << 20, MemoryLimit($"{podCgroup}/{id}"));
+
+        await Rt.UpdateContainerResourcesAsync(new V1.UpdateContainerResourcesRequest
+        {
+            ContainerId = id, Linux = new V1.LinuxContainerResources { MemoryLimitInBytes = 128 << 20, CpuShares = 512 },
+        });
+        Assert.Equal(128 << 20, MemoryLimit($"{podCgroup}/{id}"));
+        var e = await Assert.ThrowsAsync<RpcException>(async () => await Rt.UpdateContainerResourcesAsync(new V1.UpdateContainerResourcesRequest
+        {
+            ContainerId = id, Linux = new V1.LinuxContainerResources { MemoryLimitInBytes = -5 },
+        }));
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.Contains("memory_limit_in_bytes", e.Status.Detail);
+    }
+
+    /// <summary>A cgroup's memory limit from the host's hierarchy (v1 memory controller, or v2).</summary>
+    private static long MemoryLimit(string cgroup) =>
+        long.Parse(File.ReadAllText(Directory.Exists("/sys/fs/cgroup/memory")
+            ? $"/sys/fs/cgroup/memory{cgroup}/memory.limit_in_bytes"
+            : $"/sys/fs/cgroup{cgroup}/memory.max").Trim());
+
+    [Fact]
     public async Task BadRequests_NameTheField_AndLeaveNothing()
     {
         var e = await Assert.ThrowsAsync<RpcException>(async () => await _bed.RunPodAsync(PodTestBed.PodConfig("")));

@@ -53,10 +53,8 @@ public sealed class StreamingTests : IAsyncLifetime
             ContainerId = id, Cmd = { "sh", "-c", "read x; echo got $x; echo err >&2; exit 3" }, Stdin = true, Stdout = true, Stderr = true,
         })).Url;
         await using var session = await SpdyConnectAsync(url, "v4.channel.k8s.io");
-        var error = await session.OpenStreamAsync(new Dictionary<string, string> { ["streamType"] = "error" });
-        var stdin = await session.OpenStreamAsync(new Dictionary<string, string> { ["streamType"] = "stdin" });
-        var stdout = await session.OpenStreamAsync(new Dictionary<string, string> { ["streamType"] = "stdout" });
-        var stderr = await session.OpenStreamAsync(new Dictionary<string, string> { ["streamType"] = "stderr" });
+        var streams = await OpenStreams(session, "error", "stdin", "stdout", "stderr");
+        var (error, stdin, stdout, stderr) = (streams[0], streams[1], streams[2], streams[3]);
         await stdin.WriteAsync("hello\n"u8.ToArray());
         await stdin.CloseAsync();
         Assert.Equal("got hello\n", await ReadAll(stdout.Input));
@@ -76,10 +74,8 @@ public sealed class StreamingTests : IAsyncLifetime
         string id = await _bed.StartContainerAsync(_pod, _podConfig, PodTestBed.ContainerConfig("tty", "sleep", "1000"));
         var url = (await _bed.Runtime.ExecAsync(new V1.ExecRequest { ContainerId = id, Cmd = { "sh" }, Stdin = true, Stdout = true, Tty = true })).Url;
         await using var session = await SpdyConnectAsync(url, "v4.channel.k8s.io");
-        var error = await session.OpenStreamAsync(new Dictionary<string, string> { ["streamType"] = "error" });
-        var stdin = await session.OpenStreamAsync(new Dictionary<string, string> { ["streamType"] = "stdin" });
-        var stdout = await session.OpenStreamAsync(new Dictionary<string, string> { ["streamType"] = "stdout" });
-        var resize = await session.OpenStreamAsync(new Dictionary<string, string> { ["streamType"] = "resize" });
+        var streams = await OpenStreams(session, "error", "stdin", "stdout", "resize");
+        var (error, stdin, stdout, resize) = (streams[0], streams[1], streams[2], streams[3]);
         await resize.WriteAsync("{\"Width\":123,\"Height\":45}"u8.ToArray());
         await Task.Delay(200);
         await stdin.WriteAsync("stty size; tty; exit 4\n"u8.ToArray());
@@ -126,10 +122,8 @@ public sealed class StreamingTests : IAsyncLifetime
         string id = await _bed.StartContainerAsync(_pod, _podConfig, config);
         var url = (await _bed.Runtime.AttachAsync(new V1.AttachRequest { ContainerId = id, Stdin = true, Stdout = true, Stderr = true })).Url;
         await using var session = await SpdyConnectAsync(url, "v4.channel.k8s.io");
-        var error = await session.OpenStreamAsync(new Dictionary<string, string> { ["streamType"] = "error" });
-        var stdin = await session.OpenStreamAsync(new Dictionary<string, string> { ["streamType"] = "stdin" });
-        var stdout = await session.OpenStreamAsync(new Dictionary<string, string> { ["streamType"] = "stdout" });
-        var stderr = await session.OpenStreamAsync(new Dictionary<string, string> { ["streamType"] = "stderr" });
+        var streams = await OpenStreams(session, "error", "stdin", "stdout", "stderr");
+        var (error, stdin, stdout, stderr) = (streams[0], streams[1], streams[2], streams[3]);
         await stdin.WriteAsync("one\ntwo\n"u8.ToArray());
         await stdin.CloseAsync(); // stdin_once: the container's stdin closes, the loop ends, the container exits
         Assert.Equal("echo:one\necho:two\n", await ReadAll(stdout.Input));
@@ -162,6 +156,15 @@ public sealed class StreamingTests : IAsyncLifetime
         var error2 = await session.OpenStreamAsync(new Dictionary<string, string> { ["streamType"] = "error", ["port"] = "9", ["requestID"] = "1" });
         var data2 = await session.OpenStreamAsync(new Dictionary<string, string> { ["streamType"] = "data", ["port"] = "9", ["requestID"] = "1" });
         Assert.Contains("failed to connect to localhost:9", await ReadAll(error2.Input));
+    }
+
+    /// <summary>Opens remotecommand streams by type, in the order given (the error stream first, as kubectl does).</summary>
+    private static async Task<SpdyStream[]> OpenStreams(SpdySession session, params string[] types)
+    {
+        var streams = new SpdyStream[types.Length];
+        for (int i = 0; i < types.Length; i++)
+            streams[i] = await session.OpenStreamAsync(new Dictionary<string, string> { ["streamType"] = types[i] });
+        return streams;
     }
 
     /// <summary>The HTTP/1.1 upgrade a SPDY client does, then a client session over the raw connection.</summary>
