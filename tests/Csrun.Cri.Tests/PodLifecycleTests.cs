@@ -181,8 +181,12 @@ public sealed class PodLifecycleTests : IAsyncLifetime
                 Seccomp = new V1.SecurityProfile { ProfileType = V1.SecurityProfile.Types.ProfileType.RuntimeDefault },
             },
         };
+        config.Devices.Add(new V1.Device { HostPath = "/dev/null", ContainerPath = "/dev/mynull", Permissions = "rw" });
         string id = await _bed.StartContainerAsync(pod, podConfig, config);
         Assert.Equal("uid=1234 gid=5678 groups=4321\n", (await Exec(id, "id")).Stdout.ToStringUtf8());
+        // The device: made in the container's /dev and allowed by the device cgroup.
+        Assert.StartsWith("crw-rw-rw-", (await Exec(id, "ls", "-l", "/dev/mynull")).Stdout.ToStringUtf8());
+        Assert.Equal(0, (await Exec(id, "sh", "-c", "echo x > /dev/mynull")).ExitCode);
         var write = await Exec(id, "touch", "/tmp/x");
         Assert.NotEqual(0, write.ExitCode);
         Assert.Contains("Read-only file system", write.Stderr.ToStringUtf8());
@@ -208,15 +212,23 @@ public sealed class PodLifecycleTests : IAsyncLifetime
     {
         var podConfig = PodTestBed.PodConfig("hostnet", c => c.Linux = new V1.LinuxPodSandboxConfig
         {
-            SecurityContext = new V1.LinuxSandboxSecurityContext { NamespaceOptions = new V1.NamespaceOption { Network = V1.NamespaceMode.Node } },
+            SecurityContext = new V1.LinuxSandboxSecurityContext
+            {
+                NamespaceOptions = new V1.NamespaceOption { Network = V1.NamespaceMode.Node, Pid = V1.NamespaceMode.Node, Ipc = V1.NamespaceMode.Node },
+            },
         });
         string pod = await _bed.RunPodAsync(podConfig);
         var status = (await Rt.PodSandboxStatusAsync(new V1.PodSandboxStatusRequest { PodSandboxId = pod })).Status;
         Assert.Null(status.Network);
         Assert.False(File.Exists(Path.Combine(_bed.Dir.Path, "netns", pod)));
-        string id = await _bed.StartContainerAsync(pod, podConfig, PodTestBed.ContainerConfig("c", "sleep", "1000"));
-        string ours = Sh.Ok("readlink", "/proc/self/ns/net");
-        Assert.Equal(ours, (await Exec(id, "readlink", "/proc/self/ns/net")).Stdout.ToStringUtf8());
+        var config = PodTestBed.ContainerConfig("c", "sleep", "1000");
+        config.Linux = new V1.LinuxContainerConfig
+        {
+            SecurityContext = new V1.LinuxContainerSecurityContext { NamespaceOptions = podConfig.Linux.SecurityContext.NamespaceOptions },
+        };
+        string id = await _bed.StartContainerAsync(pod, podConfig, config);
+        foreach (string ns in (string[])["net", "pid", "ipc"])
+            Assert.Equal(Sh.Ok("readlink", $"/proc/self/ns/{ns}"), (await Exec(id, "readlink", $"/proc/self/ns/{ns}")).Stdout.ToStringUtf8());
     }
 
     [Fact]
@@ -312,6 +324,34 @@ public sealed class PodLifecycleTests : IAsyncLifetime
         e = await Assert.ThrowsAsync<RpcException>(async () => await _bed.RunPodAsync(PodTestBed.PodConfig("long", c => c.Hostname = new string('h', 65))));
         Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
         Assert.Contains("config.hostname", e.Status.Detail);
+
+        // A CNI chain that fails after the bridge plugin attached the pod: the chain is undone (no veth, no lease),
+        // and so is everything before it.
+        string broken = Path.Combine(_bed.Dir.Path, "net.d", "00-broken.conflist"), brokenBridge = _bed.Bridge + "b";
+        try
+        {
+            File.WriteAllText(broken, $$"""
+                { "cniVersion": "1.0.0", "name": "broken",
+                  "plugins": [
+                    { "type": "bridge", "bridge": "{{brokenBridge}}", "ipam": { "type": "host-local", "dataDir": "{{_bed.Dir.Combine("ipam")}}", "ranges": [[{ "subnet": "{{_bed.Subnet}}.0/24" }]] } },
+                    { "type": "no-such-plugin" } ] }
+                """);
+            string parent = Sh.UniqueName("csrt-parent-");
+            e = await Assert.ThrowsAsync<RpcException>(async () => await _bed.RunPodAsync(PodTestBed.PodConfig("cnifail",
+                c => c.Linux = new V1.LinuxPodSandboxConfig { CgroupParent = $"{parent}/pod" })));
+            Assert.Contains("no-such-plugin", e.Status.Detail);
+            File.Delete(broken);
+            Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(_bed.Dir.Path, "s", "pods")));
+            Assert.Empty(Directory.GetFiles(Path.Combine(_bed.Dir.Path, "netns")));
+            Assert.Empty(Directory.Exists($"/sys/class/net/{brokenBridge}/brif") ? Directory.GetFileSystemEntries($"/sys/class/net/{brokenBridge}/brif") : []);
+            Assert.DoesNotContain(Directory.GetFiles(_bed.Dir.Combine("ipam", "broken")), f => Path.GetFileName(f).StartsWith(_bed.Subnet, StringComparison.Ordinal));
+            Assert.DoesNotContain(Directory.GetDirectories("/sys/fs/cgroup"), h => Directory.Exists($"{h}/csrun/{parent}"));
+        }
+        finally
+        {
+            File.Delete(broken);
+            Sh.Run("ip", "link", "del", brokenBridge);
+        }
 
         var podConfig = PodTestBed.PodConfig("ok", logDir: _bed.Logs.Path);
         string pod = await _bed.RunPodAsync(podConfig);
