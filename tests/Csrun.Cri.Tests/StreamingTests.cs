@@ -158,6 +158,36 @@ public sealed class StreamingTests : IAsyncLifetime
         Assert.Contains("failed to connect to localhost:9", await ReadAll(error2.Input));
     }
 
+    [Fact]
+    public async Task PortForward_OverWebSocket_ChannelsPerPort()
+    {
+        string id = await _bed.StartContainerAsync(_pod, _podConfig, PodTestBed.ContainerConfig("wsserver", "sh", "-c", "echo pong | nc -l -p 8081"));
+        for (int i = 0; i < 100; i++)
+        {
+            var netstat = await _bed.Runtime.ExecSyncAsync(new V1.ExecSyncRequest { ContainerId = id, Cmd = { "netstat", "-ltn" }, Timeout = 5 });
+            if (netstat.Stdout.ToStringUtf8().Contains(":8081")) break;
+            await Task.Delay(50);
+        }
+        var url = (await _bed.Runtime.PortForwardAsync(new V1.PortForwardRequest { PodSandboxId = _pod, Port = { 8081 } })).Url;
+        using var ws = new ClientWebSocket();
+        ws.Options.AddSubProtocol("v4.channel.k8s.io");
+        await ws.ConnectAsync(new Uri(url.Replace("http://", "ws://")), CancellationToken.None);
+        await ws.SendAsync(new byte[] { 0, (byte)'p', (byte)'i', (byte)'n', (byte)'g', (byte)'\n' }, WebSocketMessageType.Binary, true, CancellationToken.None);
+        var messages = new List<byte[]>();
+        var buffer = new byte[4096];
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        while (true)
+        {
+            var r = await ws.ReceiveAsync(buffer, cts.Token);
+            if (r.MessageType == WebSocketMessageType.Close) break;
+            messages.Add(buffer[..r.Count]);
+        }
+        // First the port (8081 = 0x1f91, little-endian) on the data and the error channel, then the data.
+        Assert.Equal(new byte[] { 0, 0x91, 0x1f }, messages[0]);
+        Assert.Equal(new byte[] { 1, 0x91, 0x1f }, messages[1]);
+        Assert.Equal("pong\n", Encoding.UTF8.GetString(messages.Skip(2).Where(m => m[0] == 0).SelectMany(m => m[1..]).ToArray()));
+    }
+
     /// <summary>Opens remotecommand streams by type, in the order given (the error stream first, as kubectl does).</summary>
     private static async Task<SpdyStream[]> OpenStreams(SpdySession session, params string[] types)
     {

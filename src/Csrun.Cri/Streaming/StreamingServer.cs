@@ -314,6 +314,11 @@ internal static class StreamingServer
             return;
         }
         var pod = services.GetRequiredService<CriStore>().FindPod(request.PodSandboxId);
+        if (ctx.WebSockets.IsWebSocketRequest)
+        {
+            await WebSocketPortForward.ServeAsync(ctx, pod?.NetnsPath, request.Port);
+            return;
+        }
         var transport = await UpgradeSpdyAsync(ctx, [PortForwardProtocol]);
         if (transport is null) return;
         await using var session = new SpdySession(transport.Value.Stream, server: true);
@@ -342,17 +347,13 @@ internal static class StreamingServer
             await FailAsync(data, error, $"invalid port \"{data.Header("port")}\"");
             return;
         }
-        Socket? socket = null;
+        Socket socket;
         try
         {
-            // A socket belongs to the network namespace it was made in; connecting can happen from anywhere after.
-            if (netns is null) socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            else Netns.RunIn(netns, CloneFlags.CLONE_NEWNET, () => socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
-            await socket!.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port));
+            socket = await ConnectInPodAsync(netns, port);
         }
         catch (Exception e) when (e is SocketException or ErrnoException)
         {
-            socket?.Dispose();
             await FailAsync(data, error, $"failed to connect to localhost:{port} inside the pod: {e.Message}");
             return;
         }
@@ -373,6 +374,25 @@ internal static class StreamingServer
             await Task.WhenAny(toPod, Task.Delay(TimeSpan.FromSeconds(1)));
         }
         if (error is not null) await error.CloseAsync();
+    }
+
+    /// <summary>A TCP connection to 127.0.0.1:port in the pod's network namespace (the host's when null). A socket
+    /// belongs to the namespace it was made in; connecting can happen from any thread after.</summary>
+    internal static async Task<Socket> ConnectInPodAsync(string? netns, int port)
+    {
+        Socket? socket = null;
+        try
+        {
+            if (netns is null) socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            else Netns.RunIn(netns, CloneFlags.CLONE_NEWNET, () => socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
+            await socket!.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port));
+            return socket;
+        }
+        catch
+        {
+            socket?.Dispose();
+            throw;
+        }
     }
 
     private static async Task FailAsync(SpdyStream data, SpdyStream? error, string message)
