@@ -225,6 +225,11 @@ int csr_spawn(const struct csr_plan *plan, struct csr_child *child, struct csr_e
 int csr_child_resume(struct csr_child *child, int phase, const char *state_json, size_t state_len,
                      struct csr_error *error);
 void csr_child_release(struct csr_child *child);
+/* csr_spawn under a monitor: a fork of the caller becomes the init's parent and subreaper, then execs
+ * monitor_argv (NULL-terminated) with "--pid <init pid>" appended, keeping only keep_fds open. The child is
+ * not the caller's (direct = 0); *monitor_pid is the monitor's pid. See monitored.c. */
+int csr_spawn_monitored(const struct csr_plan *plan, const char *const *monitor_argv, const int *keep_fds, int n_keep,
+                        struct csr_child *child, int *monitor_pid, struct csr_error *error);
 void csr_child_abort(struct csr_child *child);
 
 /* Runs a hook with state_json on stdin, waits up to hook->timeout seconds (then SIGKILL).

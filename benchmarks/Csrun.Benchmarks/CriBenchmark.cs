@@ -288,7 +288,6 @@ public static class CriBenchmark
             foreach (string a in (string[])["--listen", Socket, "--root", Path.Combine(Dir, "state"), "--image-root", Path.Combine(Dir, "images"),
                          "--netns-dir", Path.Combine(Dir, "netns"), "--cni-conf-dir", Path.Combine(Dir, "net.d")])
                 psi.ArgumentList.Add(a);
-            psi.Environment["CSRUN_BINARY"] = Path.Combine(bin, "csrun");
             psi.Environment["CSRUN_MONITOR"] = Path.Combine(bin, "csrun-monitor");
             Process = System.Diagnostics.Process.Start(psi)!;
             _ = Process.StandardOutput.ReadToEndAsync();

@@ -1,13 +1,16 @@
 /*
- * csrun-monitor: csrund's per-container monitor (conmon's job). It creates the container with
- * `csrun create`, holds the container's stdio, writes the CRI log, serves attach/reopen/resize on a unix
- * socket, reaps the container (as a subreaper) and records how it ended in DIR/exit. It is csrund's child
- * but not tied to it: csrund can die, even by SIGKILL, and the container keeps running and logging.
+ * csrun-monitor: csrund's per-container monitor (conmon's job). csrund creates the container in process
+ * (native/monitored.c): a fork of csrund spawns the container's init, becomes its parent and subreaper, and
+ * execs this program, which adopts the init. It holds the container's stdio, writes the CRI log, serves
+ * attach/reopen/resize on DIR/attach.sock, reaps the container and records how it ended in DIR/exit. It is
+ * nobody's child that matters: csrund can die, even by SIGKILL, and the container keeps running and logging.
  *
- *   csrun-monitor --runtime PATH --root DIR --id ID --bundle DIR --dir DIR --log PATH
- *                 [--terminal] [--stdin] [--stdin-once]
+ *   csrun-monitor --dir DIR --log PATH --pid PID [--stdout-fd N --stderr-fd N | --console-fd N]
+ *                 [--stdin-fd N] [--terminal] [--stdin] [--stdin-once]
  *
- * On stdout it writes one line, "ok <pid>" or "error <message>", then closes it.
+ * --stdin: the container's stdin is open (its pipe is --stdin-fd, or the pty with a terminal).
+ *
+ * --console-fd is a socket on which the init sends its pty master (SCM_RIGHTS) while it is set up.
  *
  *   csrun-monitor --pause
  *
@@ -50,9 +53,11 @@ struct output {
 };
 
 static struct {
-    const char *runtime, *root, *id, *bundle, *dir, *log_path;
+    const char *dir, *log_path;
+    pid_t pid;
+    int stdout_fd, stderr_fd, stdin_fd, console_fd;
     bool terminal, stdin_open, stdin_once;
-} opt;
+} opt = { .stdout_fd = -1, .stderr_fd = -1, .stdin_fd = -1, .console_fd = -1 };
 
 static int log_fd = -1;
 static int stdin_fd = -1;   /* our end of the container's stdin (pipe write end or pty master), or -1 */
@@ -116,13 +121,15 @@ static void path_in_dir(char *out, size_t cap, const char *name)
 static int listen_unix(const char *path)
 {
     struct sockaddr_un addr = { .sun_family = AF_UNIX };
-    if (strlen(path) >= sizeof addr.sun_path)
-        fail("socket path %s is longer than %zu bytes", path, sizeof addr.sun_path - 1);
-    strcpy(addr.sun_path, path);
+    strcpy(addr.sun_path, path); /* a relative name, bound from inside the directory */
     unlink(path);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 || chmod(path, 0600) < 0 || listen(fd, 16) < 0)
-        fail("listen on %s: %s", path, strerror(errno));
+    if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 || chmod(path, 0600) < 0 || listen(fd, 16) < 0) {
+        /* Without it there is no attach or reopen, but the container is still logged and reaped. */
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
     return fd;
 }
 
@@ -326,62 +333,37 @@ static int receive_fd(int sock)
     return fd;
 }
 
+static int number(const char *flag, const char *text)
+{
+    char *end;
+    long v = strtol(text, &end, 10);
+    if (*text == 0 || *end != 0 || v < 0 || v > 0x7fffffff)
+        fail("%s: \"%s\" is not a number", flag, text);
+    return (int)v;
+}
+
 static void parse_args(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--terminal") == 0) { opt.terminal = true; continue; }
-        if (strcmp(a, "--stdin") == 0) { opt.stdin_open = true; continue; }
         if (strcmp(a, "--stdin-once") == 0) { opt.stdin_once = true; continue; }
-        const char **slot = strcmp(a, "--runtime") == 0 ? &opt.runtime
-                          : strcmp(a, "--root") == 0 ? &opt.root
-                          : strcmp(a, "--id") == 0 ? &opt.id
-                          : strcmp(a, "--bundle") == 0 ? &opt.bundle
-                          : strcmp(a, "--dir") == 0 ? &opt.dir
-                          : strcmp(a, "--log") == 0 ? &opt.log_path : NULL;
-        if (!slot) {
-            report("error unknown argument %s", a);
-            exit(2);
-        }
-        if (i + 1 >= argc) {
-            report("error %s needs a value", a);
-            exit(2);
-        }
-        *slot = argv[++i];
+        if (strcmp(a, "--stdin") == 0) { opt.stdin_open = true; continue; }
+        if (i + 1 >= argc)
+            fail("%s needs a value", a);
+        const char *v = argv[++i];
+        if (strcmp(a, "--dir") == 0) opt.dir = v;
+        else if (strcmp(a, "--log") == 0) opt.log_path = v;
+        else if (strcmp(a, "--pid") == 0) opt.pid = number(a, v);
+        else if (strcmp(a, "--stdout-fd") == 0) opt.stdout_fd = number(a, v);
+        else if (strcmp(a, "--stderr-fd") == 0) opt.stderr_fd = number(a, v);
+        else if (strcmp(a, "--stdin-fd") == 0) opt.stdin_fd = number(a, v);
+        else if (strcmp(a, "--console-fd") == 0) opt.console_fd = number(a, v);
+        else fail("unknown argument %s", a);
     }
-    if (!opt.runtime || !opt.root || !opt.id || !opt.bundle || !opt.dir || !opt.log_path) {
-        report("error usage: csrun-monitor --runtime PATH --root DIR --id ID --bundle DIR --dir DIR --log PATH "
-               "[--terminal] [--stdin] [--stdin-once]");
-        exit(2);
-    }
-}
-
-/* A small file's text (the runtime's log, its pid file), NUL-terminated; empty when it cannot be read. */
-static void read_small(const char *path, char *buf, size_t cap)
-{
-    buf[0] = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    ssize_t n = read(fd, buf, cap - 1);
-    buf[n > 0 ? n : 0] = 0;
-    close(fd);
-}
-
-/* The runtime's error: its --log file, one line. */
-static _Noreturn void fail_create(const char *log, int status)
-{
-    char text[1800];
-    read_small(log, text, sizeof text);
-    size_t len = strlen(text);
-    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
-        text[--len] = 0;
-    for (char *p = text; *p; p++)
-        if (*p == '\n')
-            *p = ';';
-    if (len == 0)
-        fail("%s create exited with status %d", opt.runtime, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-    fail("%s", text);
+    if (!opt.dir || !opt.log_path || opt.pid <= 0)
+        fail("usage: csrun-monitor --dir DIR --log PATH --pid PID [--stdout-fd N --stderr-fd N | --console-fd N] "
+             "[--stdin-fd N] [--terminal] [--stdin] [--stdin-once]");
 }
 
 /* pid 1 of a pod's pid namespace: reaps whatever is orphaned in it until it is killed (which ends them all). */
@@ -420,13 +402,28 @@ static int run_pause(void)
     }
 }
 
+static void nonblocking(int fd)
+{
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 2 && strcmp(argv[1], "--pause") == 0)
         return run_pause();
     parse_args(argc, argv);
+    /* stdio is the runtime's (csrund's) until here: nobody reads it. */
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(null, 2);
+        if (null > 2)
+            close(null);
+    }
     setsid();
-    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    prctl(PR_SET_CHILD_SUBREAPER, 1); /* kept across exec; set again for clarity */
     signal(SIGPIPE, SIG_IGN);
     signal(SIGTERM, SIG_IGN);
     signal(SIGINT, SIG_IGN);
@@ -436,125 +433,46 @@ int main(int argc, char **argv)
     sigaddset(&chld, SIGCHLD);
     sigprocmask(SIG_BLOCK, &chld, NULL);
     int sigfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
-    if (sigfd < 0)
-        fail("signalfd: %s", strerror(errno));
 
+    char exit_path[4096], exit_tmp[4096];
+    path_in_dir(exit_path, sizeof exit_path, "exit");
+    path_in_dir(exit_tmp, sizeof exit_tmp, "exit.tmp");
     /* The sockets are bound by relative name from inside the directory: its path may be longer than a
      * sockaddr_un holds (csrund reaches them through /proc/self/fd/N/ when it is). */
     if (chdir(opt.dir) < 0)
         fail("chdir %s: %s", opt.dir, strerror(errno));
-    char pid_path[4096], runtime_log[4096], exit_path[4096], exit_tmp[4096];
-    const char *attach_path = "attach.sock", *console_path = "console.sock";
-    path_in_dir(pid_path, sizeof pid_path, "pid");
-    path_in_dir(runtime_log, sizeof runtime_log, "runtime.log");
-    path_in_dir(exit_path, sizeof exit_path, "exit");
-    path_in_dir(exit_tmp, sizeof exit_tmp, "exit.tmp");
+    const char *attach_path = "attach.sock";
     open_log();
     int listener = listen_unix(attach_path);
 
-    int child_in = -1, child_out = -1, child_err = -1, console = -1;
-    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (opt.terminal) {
-        console = listen_unix(console_path);
-        child_in = child_out = child_err = null;
-    } else {
-        int out[2], err[2];
-        if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
-            fail("pipe: %s", strerror(errno));
-        outs[nouts++] = (struct output){ .fd = out[0], .stream = STREAM_STDOUT };
-        outs[nouts++] = (struct output){ .fd = err[0], .stream = STREAM_STDERR };
-        child_out = out[1];
-        child_err = err[1];
-        child_in = null;
-        if (opt.stdin_open) {
-            int in[2];
-            if (pipe2(in, O_CLOEXEC) < 0)
-                fail("pipe: %s", strerror(errno));
-            child_in = in[0];
-            stdin_fd = in[1];
-        }
+    if (opt.stdout_fd >= 0) {
+        nonblocking(opt.stdout_fd);
+        outs[nouts++] = (struct output){ .fd = opt.stdout_fd, .stream = STREAM_STDOUT };
     }
-
-    unlink(runtime_log);
-    pid_t runtime = fork();
-    if (runtime < 0)
-        fail("fork: %s", strerror(errno));
-    if (runtime == 0) {
-        sigprocmask(SIG_UNBLOCK, &chld, NULL);
-        signal(SIGPIPE, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
-        signal(SIGINT, SIG_DFL);
-        signal(SIGHUP, SIG_DFL);
-        if (dup2(child_in, 0) < 0 || dup2(child_out, 1) < 0 || dup2(child_err, 2) < 0)
-            _exit(125);
-        syscall(SYS_close_range, 3U, ~0U, 0U);
-        const char *args[16];
-        int n = 0;
-        args[n++] = opt.runtime;
-        args[n++] = "--root";
-        args[n++] = opt.root;
-        args[n++] = "--log";
-        args[n++] = runtime_log;
-        args[n++] = "create";
-        args[n++] = "--bundle";
-        args[n++] = opt.bundle;
-        args[n++] = "--pid-file";
-        args[n++] = pid_path;
-        if (opt.terminal) {
-            args[n++] = "--console-socket";
-            args[n++] = console_path;
-        }
-        args[n++] = opt.id;
-        args[n] = NULL;
-        execv(opt.runtime, (char *const *)args);
-        _exit(127);
+    if (opt.stderr_fd >= 0) {
+        nonblocking(opt.stderr_fd);
+        outs[nouts++] = (struct output){ .fd = opt.stderr_fd, .stream = STREAM_STDERR };
     }
-    int status;
-    while (waitpid(runtime, &status, 0) < 0 && errno == EINTR)
-        ;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        fail_create(runtime_log, status);
-
-    char pidbuf[32];
-    read_small(pid_path, pidbuf, sizeof pidbuf);
-    pid_t container = (pid_t)atoi(pidbuf);
-    if (container <= 0)
-        fail("%s create wrote no pid to %s", opt.runtime, pid_path);
-
-    if (opt.terminal) {
-        int conn = accept4(console, NULL, NULL, SOCK_CLOEXEC);
-        if (conn >= 0) {
-            fcntl(conn, F_SETFL, fcntl(conn, F_GETFL) & ~O_NONBLOCK);
-            pty_fd = receive_fd(conn);
-            close(conn);
-        }
-        close(console);
-        unlink(console_path);
-        if (pty_fd < 0)
-            fail("no terminal came over %s", console_path);
-        fcntl(pty_fd, F_SETFL, fcntl(pty_fd, F_GETFL) | O_NONBLOCK);
-        outs[nouts++] = (struct output){ .fd = pty_fd, .stream = STREAM_STDOUT };
-        if (opt.stdin_open)
-            stdin_fd = pty_fd;
-    } else {
-        close(child_out);
-        close(child_err);
-        if (child_in != null)
-            close(child_in);
-        for (int i = 0; i < nouts; i++)
-            fcntl(outs[i].fd, F_SETFL, fcntl(outs[i].fd, F_GETFL) | O_NONBLOCK);
+    if (opt.stdin_fd >= 0) {
+        fcntl(opt.stdin_fd, F_SETFD, FD_CLOEXEC);
+        stdin_fd = opt.stdin_fd;
     }
-    close(null);
-    report("ok %d", container);
+    int console = opt.console_fd;
+    if (console >= 0)
+        fcntl(console, F_SETFD, FD_CLOEXEC);
+    pid_t container = opt.pid;
 
     bool exited = false;
     int exit_status = 0;
     struct timespec exit_at = { 0 };
+    /* The init may have ended (and been reaped by nobody yet) before we got here: look once up front. */
+    bool check_children = true;
     for (;;) {
-        struct pollfd pfds[2 + 2 + MAX_CLIENTS];
+        struct pollfd pfds[3 + 2 + MAX_CLIENTS];
         int n = 0;
         pfds[n++] = (struct pollfd){ .fd = sigfd, .events = POLLIN };
         pfds[n++] = (struct pollfd){ .fd = listener, .events = POLLIN };
+        pfds[n++] = (struct pollfd){ .fd = console, .events = POLLIN };
         int first_out = n;
         for (int i = 0; i < nouts; i++)
             pfds[n++] = (struct pollfd){ .fd = outs[i].fd, .events = POLLIN };
@@ -571,12 +489,12 @@ int main(int argc, char **argv)
                 break;
             timeout = (int)(DRAIN_AFTER_EXIT_MS - waited);
         }
-        if (poll(pfds, n, timeout) < 0) {
+        if (!check_children && poll(pfds, n, timeout) < 0) {
             if (errno == EINTR)
                 continue;
             break;
         }
-        if (pfds[0].revents) {
+        if (check_children || pfds[0].revents) {
             struct signalfd_siginfo si;
             while (read(sigfd, &si, sizeof si) == sizeof si)
                 ;
@@ -589,11 +507,29 @@ int main(int argc, char **argv)
                     clock_gettime(CLOCK_MONOTONIC, &exit_at);
                 }
             }
+            if (check_children) {
+                check_children = false;
+                continue;
+            }
         }
         if (pfds[1].revents & POLLIN) {
             int fd;
             while ((fd = accept4(listener, NULL, NULL, SOCK_CLOEXEC)) >= 0)
                 handle_connection(fd);
+        }
+        if (pfds[2].revents) {
+            /* The init's pty master, sent while it is set up; then the pty is the container's stdio. */
+            int master = receive_fd(console);
+            close(console);
+            console = -1;
+            if (master >= 0) {
+                pty_fd = master;
+                nonblocking(pty_fd);
+                outs[nouts++] = (struct output){ .fd = pty_fd, .stream = STREAM_STDOUT };
+                if (opt.stdin_open)
+                    stdin_fd = pty_fd;
+            }
+            continue;
         }
         /* Walk outputs and clients backwards: removal swaps in the last entry. */
         for (int i = nouts - 1; i >= 0; i--) {

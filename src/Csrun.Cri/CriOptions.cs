@@ -21,9 +21,6 @@ public sealed class CriOptions
     /// <summary>csrund's records of pods and containers, and the runtime state of its containers.</summary>
     public string StateRoot { get; set; } = "/var/lib/csrund";
 
-    /// <summary>The csrun binary the monitor creates containers with: $CSRUN_BINARY, or beside csrund.</summary>
-    public string RuntimePath { get; set; } = Environment.GetEnvironmentVariable("CSRUN_BINARY") is { Length: > 0 } b ? b : Path.Combine(AppContext.BaseDirectory, "csrun");
-
     /// <summary>The per-container monitor: $CSRUN_MONITOR, or beside csrund.</summary>
     public string MonitorPath { get; set; } = Environment.GetEnvironmentVariable("CSRUN_MONITOR") is { Length: > 0 } m ? m : Path.Combine(AppContext.BaseDirectory, "csrun-monitor");
 

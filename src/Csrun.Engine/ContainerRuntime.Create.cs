@@ -16,14 +16,22 @@ public sealed partial class ContainerRuntime
     /// <summary>`create`: the container's init waits on the exec fifo until `start`.</summary>
     public int Create(CreateOptions o)
     {
-        using var dir = CreateContainer(o, gated: true, out _, out _);
+        using var dir = CreateContainer(o, gated: true, out _, out _, out _);
+        return dir.Record.Pid;
+    }
+
+    /// <summary>`create` for a daemon: the init is made in process but belongs to a monitor (see
+    /// <see cref="MonitorLaunch"/>), so it outlives the caller. Returns the init's pid.</summary>
+    public int CreateMonitored(CreateOptions o, MonitorLaunch monitor, out int monitorPid)
+    {
+        using var dir = CreateContainer(o, gated: true, out _, out _, out monitorPid, monitor: monitor);
         return dir.Record.Pid;
     }
 
     /// <summary>`run -d`: create and start at once, then leave the container running.</summary>
     public int RunDetached(CreateOptions o)
     {
-        using var dir = CreateContainer(o, gated: false, out _, out _);
+        using var dir = CreateContainer(o, gated: false, out _, out _, out _);
         HookRunner.RunAll(dir.Record.Poststart, "poststart", OciState(dir.Record, ContainerStatus.Running));
         return dir.Record.Pid;
     }
@@ -38,7 +46,7 @@ public sealed partial class ContainerRuntime
         int pid;
         ContainerRecord record;
         int ptyMaster;
-        using (var dir = CreateContainer(o, gated: false, out _, out ptyMaster, foreground: true))
+        using (var dir = CreateContainer(o, gated: false, out _, out ptyMaster, out _, foreground: true))
         {
             pid = dir.Record.Pid;
             record = dir.Record;
@@ -66,15 +74,17 @@ public sealed partial class ContainerRuntime
     }
 
     /// <param name="ptyMaster">For a foreground terminal (no --console-socket): the pty master to proxy, else -1.</param>
-    private unsafe ContainerDir CreateContainer(CreateOptions o, bool gated, out Oci.Spec spec, out int ptyMaster, bool foreground = false)
+    private unsafe ContainerDir CreateContainer(CreateOptions o, bool gated, out Oci.Spec spec, out int ptyMaster, out int monitorPid,
+        bool foreground = false, MonitorLaunch? monitor = null)
     {
         ptyMaster = -1;
+        monitorPid = 0;
         PhaseTimer.Mark("startup");
         string bundle = Path.GetFullPath(o.Bundle);
         spec = SpecLoader.Load(bundle);
         PhaseTimer.Mark("load config.json");
         SpecValidator.Validate(spec, bundle);
-        if (spec.Process!.Terminal && o.ConsoleSocket is null && !foreground)
+        if (spec.Process!.Terminal && o.ConsoleSocket is null && !foreground && monitor is null)
             throw new ContainerException("config.json: process.terminal is set: pass --console-socket (or run in the foreground)");
         string rootfs = SpecValidator.RootfsPath(spec, bundle);
         string cgroupPath = CgroupPaths.Resolve(spec.Linux?.CgroupsPath, o.Id, systemdCgroup);
@@ -132,18 +142,30 @@ public sealed partial class ContainerRuntime
             var state = new ContainerState { Id = o.Id, Status = ContainerStatus.Creating, Bundle = bundle, Annotations = spec.Annotations };
             byte[] probe = HookRunner.StateJson(state);
             using var arena = new NativeArena();
-            using var console = !spec.Process.Terminal ? null
+            using var console = !spec.Process.Terminal || monitor is not null ? null
                 : o.ConsoleSocket is not null ? FdChannel.Connect(o.ConsoleSocket, "--console-socket") : FdChannel.Pair();
             var seccomp = spec.Linux?.Seccomp;
             using var listener = seccomp is not null && Security.SeccompCompiler.UsesNotify(seccomp)
                 ? FdChannel.Connect(seccomp.ListenerPath!, "linux.seccomp.listenerPath") : null;
             var opts = new LaunchOptions(o.Id, fifo, o.NoPivot, o.PreserveFds, cgroup?.CloneIntoCgroupFd ?? -1, !o.NoNewKeyring,
-                ConsoleFd: console?.Fd ?? -1, ListenerFd: listener?.Fd ?? -1);
+                ConsoleFd: monitor is not null ? monitor.ConsoleFd : console?.Fd ?? -1, ListenerFd: listener?.Fd ?? -1, Stdio: monitor?.Stdio);
             CsrPlan* plan = PlanBuilder.Build(arena, spec, bundle, rootfs, opts, 2 * probe.Length + 8192);
 
             PhaseTimer.Mark("plan");
             CsrError err;
-            if (NativeMethods.Spawn(plan, &child, &err) != 0) throw Fail(err);
+            if (monitor is null)
+            {
+                if (NativeMethods.Spawn(plan, &child, &err) != 0) throw Fail(err);
+            }
+            else
+            {
+                byte** argv = arena.StrArray(monitor.Argv);
+                int[] keep = [.. monitor.KeepFds];
+                int rc, mpid;
+                fixed (int* k = keep) rc = NativeMethods.SpawnMonitored(plan, argv, k, keep.Length, &child, &mpid, &err);
+                if (rc != 0) throw Fail(err);
+                monitorPid = mpid;
+            }
             PhaseTimer.Mark("spawn");
             spawned = true;
             record.Pid = child.Pid;

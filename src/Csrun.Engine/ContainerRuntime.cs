@@ -19,6 +19,14 @@ public sealed record CreateOptions(
     int PreserveFds = 0);
 
 /// <summary>
+/// A per-container monitor to create the container under (csrund's csrun-monitor): a fork of the caller
+/// becomes the init's parent and then execs <paramref name="Argv"/> with "--pid PID" appended, keeping only
+/// <paramref name="KeepFds"/>. The init's stdio are <paramref name="Stdio"/>; with a terminal it sends its pty
+/// master over <paramref name="ConsoleFd"/> (a socket whose other end the monitor keeps).
+/// </summary>
+public sealed record MonitorLaunch(IReadOnlyList<string> Argv, IReadOnlyList<int> KeepFds, StdioFds Stdio, int ConsoleFd = -1);
+
+/// <summary>
 /// The container lifecycle (create, start, run, state, kill, delete, list) over one --root directory.
 /// Commands are thin: each opens the container's locked directory, acts, and records the result.
 /// </summary>

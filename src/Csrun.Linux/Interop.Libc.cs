@@ -52,6 +52,9 @@ public static unsafe partial class Libc
     [LibraryImport(L, EntryPoint = "setns", SetLastError = true)]
     public static partial int SetNs(int fd, int nstype);
 
+    [LibraryImport(L, EntryPoint = "pipe2", SetLastError = true)]
+    public static partial int Pipe2(int* fds, int flags);
+
     [LibraryImport(L, EntryPoint = "getpid")]
     public static partial int GetPid();
 

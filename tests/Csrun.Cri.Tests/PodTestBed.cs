@@ -68,7 +68,6 @@ internal sealed class PodTestBed : IAsyncDisposable
         NetnsDirectory = Dir.Combine("netns"),
         ImageRoot = Dir.Combine("images"),
         StateRoot = Dir.Combine("s"),
-        RuntimePath = Binary("CSRUN_BINARY", "csrun"),
         MonitorPath = Binary("CSRUN_MONITOR", "csrun-monitor"),
     };
 
@@ -91,7 +90,6 @@ internal sealed class PodTestBed : IAsyncDisposable
         foreach (string a in (string[])["--listen", o.SocketPath, "--root", o.StateRoot, "--image-root", o.ImageRoot, "--netns-dir", o.NetnsDirectory,
                      "--cni-conf-dir", o.CniConfigDirs[0]])
             psi.ArgumentList.Add(a);
-        psi.Environment["CSRUN_BINARY"] = o.RuntimePath;
         psi.Environment["CSRUN_MONITOR"] = o.MonitorPath;
         _external = System.Diagnostics.Process.Start(psi)!;
         // Ready once it says where it serves.

@@ -8,41 +8,14 @@ namespace Csrun.Cri.Containers;
 public sealed record ContainerExit(int Code, long FinishedAt, int Signal);
 
 /// <summary>
-/// csrun-monitor (native/monitor), the per-container process that, like conmon, creates the container with
-/// `csrun create`, holds its stdio, writes the CRI log, reaps it and records its exit in &lt;dir&gt;/exit. It
-/// outlives csrund, so containers keep running, logging and reporting across a daemon restart. csrund talks
-/// to it through &lt;dir&gt;/attach.sock.
+/// csrun-monitor (native/monitor), the per-container process that, like conmon, holds the container's stdio,
+/// writes the CRI log, reaps it and records its exit in &lt;dir&gt;/exit. csrund creates the container in process
+/// (<see cref="Engine.ContainerRuntime.CreateMonitored"/>): a fork of csrund spawns the init, becomes its
+/// parent and execs the monitor, which adopts it. The monitor outlives csrund, so containers keep running,
+/// logging and reporting across a daemon restart. csrund talks to it through &lt;dir&gt;/attach.sock.
 /// </summary>
-public sealed class ContainerMonitor(string monitorPath, string runtimePath, string runtimeRoot)
+public sealed class ContainerMonitor(string monitorPath)
 {
-    public sealed record Launch(string Id, string Bundle, string Dir, string LogPath, bool Terminal, bool Stdin, bool StdinOnce);
-
-    /// <summary>Starts the monitor, which creates the container; returns (monitor pid, container pid) once the
-    /// container is created, or throws with the runtime's error.</summary>
-    public async Task<(int MonitorPid, int ContainerPid)> StartAsync(Launch l, CancellationToken cancellationToken)
-    {
-        var psi = new ProcessStartInfo(monitorPath)
-        {
-            RedirectStandardOutput = true,
-            UseShellExecute = false,
-        };
-        foreach (string a in (string[])["--runtime", runtimePath, "--root", runtimeRoot, "--id", l.Id, "--bundle", l.Bundle,
-                     "--dir", l.Dir, "--log", l.LogPath])
-            psi.ArgumentList.Add(a);
-        if (l.Terminal) psi.ArgumentList.Add("--terminal");
-        if (l.Stdin) psi.ArgumentList.Add("--stdin");
-        if (l.StdinOnce) psi.ArgumentList.Add("--stdin-once");
-        // The monitor is csrund's child (reaped by .NET when it ends) but must not share csrund's fate.
-        using var process = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {monitorPath}");
-        // One line, then EOF: the monitor closes its stdout whatever happens.
-        string? line = await process.StandardOutput.ReadLineAsync(cancellationToken);
-        if (line is not null && line.StartsWith("ok ", StringComparison.Ordinal) && int.TryParse(line.AsSpan(3), out int pid))
-            return (process.Id, pid);
-        string message = line is null ? "the monitor exited without a word"
-            : line.StartsWith("error ", StringComparison.Ordinal) ? line["error ".Length..] : line;
-        throw new MonitorException(message);
-    }
-
     /// <summary>Starts a pod's pid namespace holder (pid 1 of a new pid namespace that only reaps); returns its pid.</summary>
     public async Task<int> StartPauseAsync(CancellationToken cancellationToken)
     {

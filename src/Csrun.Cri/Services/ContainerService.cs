@@ -45,7 +45,7 @@ public sealed class ContainerService
         _images = new ImageRecordStore(options.ImageRoot);
         _bundles = new ImageBundles(_images);
         _runtime = new ContainerRuntime(store.RuntimeRoot);
-        _monitor = new ContainerMonitor(options.MonitorPath, options.RuntimePath, store.RuntimeRoot);
+        _monitor = new ContainerMonitor(options.MonitorPath);
         // Containers that end on their own are noticed here (their monitors only write a file), for GetContainerEvents.
         foreach (var c in store.Containers)
             if (ContainerMonitor.ReadExit(store.ContainerDir(c.Id)) is not null) _reportedExits.Add(c.Id);
@@ -127,11 +127,12 @@ public sealed class ContainerService
             _store.Save(record); // before the monitor: a daemon killed from here on still knows what to clean
             try
             {
-                (record.MonitorPid, record.Pid) = await _monitor.StartAsync(
-                    new ContainerMonitor.Launch(record.Id, record.Bundle, dir, record.LogPath.Length > 0 ? record.LogPath : "/dev/null",
-                        config.Tty, config.Stdin, config.StdinOnce), context.CancellationToken);
+                using var stdio = new MonitorStdio(config.Tty, config.Stdin);
+                var launch = stdio.Launch(_options.MonitorPath, dir, record.LogPath.Length > 0 ? record.LogPath : "/dev/null", config.StdinOnce);
+                record.Pid = _runtime.CreateMonitored(new CreateOptions(record.Id, record.Bundle), launch, out int monitorPid);
+                record.MonitorPid = monitorPid;
             }
-            catch (MonitorException e)
+            catch (ContainerException e)
             {
                 throw CriErrors.InvalidArgument("config", $"create container {meta.Name}: {e.Message}");
             }

@@ -172,6 +172,9 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Lib, EntryPoint = "csr_spawn")]
     public static partial int Spawn(CsrPlan* plan, CsrChild* child, CsrError* error);
 
+    [LibraryImport(Lib, EntryPoint = "csr_spawn_monitored")]
+    public static partial int SpawnMonitored(CsrPlan* plan, byte** monitorArgv, int* keepFds, int nKeep, CsrChild* child, int* monitorPid, CsrError* error);
+
     [LibraryImport(Lib, EntryPoint = "csr_child_resume")]
     public static partial int Resume(CsrChild* child, int phase, byte* stateJson, nuint stateLen, CsrError* error);
 
