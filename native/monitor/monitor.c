@@ -67,6 +67,18 @@ static int nclients;
 static struct output outs[2];
 static int nouts;
 
+static void stdio_to_null(void)
+{
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(null, 2);
+        if (null > 2)
+            close(null);
+    }
+}
+
 static void report(const char *fmt, ...)
 {
     char buf[2200];
@@ -88,14 +100,7 @@ static void report(const char *fmt, ...)
         off += w;
     }
     /* From here on nobody reads our stdio: csrund sees EOF on the pipe. */
-    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (null >= 0) {
-        dup2(null, 0);
-        dup2(null, 1);
-        dup2(null, 2);
-        if (null > 2)
-            close(null);
-    }
+    stdio_to_null();
 }
 
 static _Noreturn void fail(const char *fmt, ...)
@@ -380,12 +385,7 @@ static int run_pause(void)
     }
     setsid();
     prctl(PR_SET_NAME, "csrun-pause");
-    int null = open("/dev/null", O_RDWR);
-    if (null >= 0) {
-        dup2(null, 0);
-        dup2(null, 1);
-        dup2(null, 2);
-    }
+    stdio_to_null();
     syscall(SYS_close_range, 3U, ~0U, 0U);
     for (int sig = 1; sig < 32; sig++)
         if (sig != SIGKILL && sig != SIGSTOP && sig != SIGCHLD)
@@ -414,14 +414,7 @@ int main(int argc, char **argv)
         return run_pause();
     parse_args(argc, argv);
     /* stdio is the runtime's (csrund's) until here: nobody reads it. */
-    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (null >= 0) {
-        dup2(null, 0);
-        dup2(null, 1);
-        dup2(null, 2);
-        if (null > 2)
-            close(null);
-    }
+    stdio_to_null();
     setsid();
     prctl(PR_SET_CHILD_SUBREAPER, 1); /* kept across exec; set again for clarity */
     signal(SIGPIPE, SIG_IGN);

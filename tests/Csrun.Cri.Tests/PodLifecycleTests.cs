@@ -43,6 +43,8 @@ public sealed class PodLifecycleTests : IAsyncLifetime
         Assert.Empty((await Rt.ListPodSandboxAsync(new V1.ListPodSandboxRequest { Filter = new V1.PodSandboxFilter { LabelSelector = { ["app"] = "db" } } })).Items);
         string netns = Path.Combine(_bed.Dir.Path, "netns", pod);
         Assert.True(File.Exists(netns));
+        // Verbose status runs CNI CHECK against the saved ADD result.
+        Assert.Contains("\"cniCheck\":\"ok\"", (await Rt.PodSandboxStatusAsync(new V1.PodSandboxStatusRequest { PodSandboxId = pod, Verbose = true })).Info["info"]);
 
         var config = PodTestBed.ContainerConfig("app", "sh", "-c", "echo started; echo to-stderr >&2; exec sleep 1000");
         config.Envs.Add(new V1.KeyValue { Key = "GREETING", Value = "hi" });

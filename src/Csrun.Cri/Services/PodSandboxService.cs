@@ -175,7 +175,7 @@ public sealed class PodSandboxService(CriOptions options, CriStore store, Networ
         return new RemovePodSandboxResponse();
     }
 
-    public Task<PodSandboxStatusResponse> PodSandboxStatus(PodSandboxStatusRequest request, ServerCallContext context)
+    public async Task<PodSandboxStatusResponse> PodSandboxStatus(PodSandboxStatusRequest request, ServerCallContext context)
     {
         CriErrors.Require(request.PodSandboxId, "pod_sandbox_id");
         var pod = store.FindPod(request.PodSandboxId) ?? throw CriErrors.NotFound("pod sandbox", request.PodSandboxId);
@@ -186,9 +186,26 @@ public sealed class PodSandboxService(CriOptions options, CriStore store, Networ
             {
                 ["netns"] = pod.NetnsPath, ["ipc"] = pod.IpcPath, ["uts"] = pod.UtsPath, ["cgroup"] = pod.CgroupPath,
                 ["cniNetwork"] = pod.CniNetwork, ["cniResult"] = pod.CniResult,
+                ["cniCheck"] = await CheckNetworkAsync(pod, context.CancellationToken),
             }, PodInfoJson.Default.DictionaryStringString);
         }
-        return Task.FromResult(response);
+        return response;
+    }
+
+    /// <summary>CNI CHECK of an attached pod against its ADD result (verbose status): "ok", the plugins' error,
+    /// or null when there is nothing to check.</summary>
+    private async Task<string?> CheckNetworkAsync(PodRecord pod, CancellationToken cancellationToken)
+    {
+        if (!pod.NetworkAttached || pod.CniResult is null || pod.NetnsPath is null) return null;
+        try
+        {
+            await LoadNetwork().CheckAsync(Attachment(pod), CniResult.Parse(pod.CniResult), cancellationToken);
+            return "ok";
+        }
+        catch (Exception e) when (e is CniException or RpcException)
+        {
+            return e.Message;
+        }
     }
 
     public Task<ListPodSandboxResponse> ListPodSandbox(ListPodSandboxRequest request, ServerCallContext context)
