@@ -298,6 +298,28 @@ public sealed class PodLifecycleTests : IAsyncLifetime
         Assert.Contains("memory_limit_in_bytes", e.Status.Detail);
     }
 
+    [Fact]
+    public async Task WithoutItsMonitor_CreateContainer_FailsClearly_AndLeavesNothing()
+    {
+        await _bed.StopDaemonAsync();
+        await _bed.StartDaemonAsync(o => o.MonitorPath = "/nonexistent/csrun-monitor");
+        var podConfig = PodTestBed.PodConfig("nomon", c => c.Linux = new V1.LinuxPodSandboxConfig
+        {
+            SecurityContext = new V1.LinuxSandboxSecurityContext { NamespaceOptions = new V1.NamespaceOption { Pid = V1.NamespaceMode.Container } },
+        });
+        string pod = await _bed.RunPodAsync(podConfig);
+        var e = await Assert.ThrowsAsync<RpcException>(async () => await Rt.CreateContainerAsync(new V1.CreateContainerRequest
+        { PodSandboxId = pod, Config = PodTestBed.ContainerConfig("c", "sleep", "1") }));
+        Assert.Equal(StatusCode.FailedPrecondition, e.StatusCode);
+        Assert.Contains("/nonexistent/csrun-monitor: csrun-monitor not found", e.Status.Detail);
+        Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(_bed.Dir.Path, "s", "containers")));
+        Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(_bed.Dir.Path, "images", "bundles")));
+        // A shared pid namespace needs the monitor too (its pause mode).
+        e = await Assert.ThrowsAsync<RpcException>(async () => await _bed.RunPodAsync(PodTestBed.PodConfig("nomon2")));
+        Assert.Equal(StatusCode.FailedPrecondition, e.StatusCode);
+        Assert.Single(Directory.GetFileSystemEntries(Path.Combine(_bed.Dir.Path, "s", "pods")));
+    }
+
     /// <summary>A cgroup's memory limit from the host's hierarchy (v1 memory controller, or v2).</summary>
     private static long MemoryLimit(string cgroup) =>
         long.Parse(File.ReadAllText(Directory.Exists("/sys/fs/cgroup/memory")

@@ -71,7 +71,12 @@ internal sealed class PodTestBed : IAsyncDisposable
         MonitorPath = Binary("CSRUN_MONITOR", "csrun-monitor"),
     };
 
-    public async Task StartDaemonAsync() => Daemon = await CriDaemon.StartAsync(Dir, _ => { }, Options);
+    public async Task StartDaemonAsync(Action<CriOptions>? edit = null)
+    {
+        var options = Options;
+        edit?.Invoke(options);
+        Daemon = await CriDaemon.StartAsync(Dir, _ => { }, options);
+    }
 
     public async Task StopDaemonAsync()
     {

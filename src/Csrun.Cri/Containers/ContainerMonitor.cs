@@ -16,10 +16,16 @@ public sealed record ContainerExit(int Code, long FinishedAt, int Signal);
 /// </summary>
 public sealed class ContainerMonitor(string monitorPath)
 {
+    /// <summary>The monitor executable; an RPC that needs one fails clearly when it is missing (a create must
+    /// not leave an init nobody adopts).</summary>
+    public string RequirePath() =>
+        File.Exists(monitorPath) ? monitorPath
+            : throw CriErrors.FailedPrecondition($"{monitorPath}: csrun-monitor not found (install it beside csrund, or set $CSRUN_MONITOR)");
+
     /// <summary>Starts a pod's pid namespace holder (pid 1 of a new pid namespace that only reaps); returns its pid.</summary>
     public async Task<int> StartPauseAsync(CancellationToken cancellationToken)
     {
-        var psi = new ProcessStartInfo(monitorPath) { RedirectStandardOutput = true, UseShellExecute = false };
+        var psi = new ProcessStartInfo(RequirePath()) { RedirectStandardOutput = true, UseShellExecute = false };
         psi.ArgumentList.Add("--pause");
         using var process = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {monitorPath}");
         string? line = await process.StandardOutput.ReadLineAsync(cancellationToken);

@@ -128,7 +128,7 @@ public sealed class ContainerService
             try
             {
                 using var stdio = new MonitorStdio(config.Tty, config.Stdin);
-                var launch = stdio.Launch(_options.MonitorPath, dir, record.LogPath.Length > 0 ? record.LogPath : "/dev/null", config.StdinOnce);
+                var launch = stdio.Launch(_monitor.RequirePath(), dir, record.LogPath.Length > 0 ? record.LogPath : "/dev/null", config.StdinOnce);
                 record.Pid = _runtime.CreateMonitored(new CreateOptions(record.Id, record.Bundle), launch, out int monitorPid);
                 record.MonitorPid = monitorPid;
             }
