@@ -40,6 +40,14 @@ public sealed class PodmanFixture : IDisposable
         Podman("rmi", "-af");
         foreach (var m in Leaks.Mounts(Dir).OrderByDescending(m => m.Length)) Sandbox.Exec("umount", "-l", m);
         try { Directory.Delete(Dir, true); } catch (IOException) { }
+        // The cgroup parent podman made for its containers and conmon (empty once they are gone).
+        foreach (string hierarchy in Directory.GetDirectories("/sys/fs/cgroup"))
+        {
+            string parent = hierarchy + "/csrun/podman-tests";
+            if (!Directory.Exists(parent)) continue;
+            foreach (string d in Directory.GetDirectories(parent, "*", SearchOption.AllDirectories).OrderByDescending(d => d.Length).Append(parent))
+                try { Directory.Delete(d); } catch (IOException) { }
+        }
     }
 }
 
