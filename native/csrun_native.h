@@ -7,8 +7,10 @@
  * caller (no CLONE_VM) and runs only async-signal-safe code: it never allocates.
  *
  * Protocol (parent side, all calls from the thread that called csr_spawn):
- *   csr_spawn        clone the child; it joins/creates namespaces and then waits.
- *   ...              caller places child->pid into its cgroups.
+ *   csr_spawn        clone the child; it joins its v1 cgroups (plan->cgroup_join_fds), joins/creates
+ *                    namespaces and then waits.
+ *   ...              caller places child->pid into the cgroups it is not in yet (child->in_cgroup says
+ *                    whether clone3 did the v2 one).
  *   csr_child_resume(child, CSR_PHASE_MOUNTS, state)   child sets up rootfs mounts, devices, hostname;
  *                                                      returns at the point where prestart/createRuntime run.
  *   ...              caller runs prestart + createRuntime hooks (csr_run_hook).
@@ -202,6 +204,14 @@ struct csr_plan {
     /* Descriptors that become the process's stdin, stdout and stderr (csrund's exec pipes); -1 keeps the
      * caller's. Taken before any inherited descriptor is closed. */
     int32_t stdio_fds[3];
+
+    /* cgroup v1: the container cgroup's `tasks` file in each hierarchy, opened O_WRONLY by the caller, and
+     * the paths for error messages. The child writes "0" to each first thing: a single thread moving
+     * itself skips the kernel's global threadgroup rwsem, whose write side waits for an RCU grace period
+     * (several ms here) when it has been idle; the caller writing the pid to cgroup.procs would pay it. */
+    int32_t n_cgroup_join_fds;
+    const int32_t *cgroup_join_fds;
+    const char *const *cgroup_join_paths;
 };
 
 struct csr_error {
@@ -214,6 +224,7 @@ struct csr_child {
     int32_t sync_fd;    /* parent end of the sync channel; -1 when released */
     int32_t pidfd;      /* pidfd of the init when the kernel gave one, else -1 */
     int32_t direct;     /* 1 when pid is our own child (we may waitpid it), 0 after a pid-ns double fork */
+    int32_t in_cgroup;  /* 1 when clone3 placed it in plan->cgroup_fd's cgroup (CLONE_INTO_CGROUP) */
 };
 
 enum csr_phase {

@@ -31,6 +31,7 @@ struct monitored_msg {
     int32_t pid;          /* the container's init */
     int32_t monitor_pid;  /* G, the monitor */
     int32_t direct;
+    int32_t in_cgroup;
     struct csr_error err;
 };
 
@@ -69,6 +70,7 @@ static _Noreturn void monitor_side(const struct csr_plan *plan, int report, cons
     m.ok = 1;
     m.pid = child.pid;
     m.direct = child.direct;
+    m.in_cgroup = child.in_cgroup;
     send_report(report, &m, child.sync_fd);
     close(child.sync_fd);
     if (child.pidfd >= 0)
@@ -109,6 +111,7 @@ int csr_spawn_monitored(const struct csr_plan *plan, const char *const *monitor_
     child->sync_fd = -1;
     child->pidfd = -1;
     child->direct = 0;
+    child->in_cgroup = 0;
     int sp[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
         csr_err(error, errno, "create monitor report socketpair", NULL);
@@ -169,6 +172,7 @@ int csr_spawn_monitored(const struct csr_plan *plan, const char *const *monitor_
     memcpy(&child->sync_fd, CMSG_DATA(c), sizeof(int));
     child->pid = m.pid;
     child->direct = 0; /* the monitor's child, not ours: we never reap it */
+    child->in_cgroup = m.in_cgroup;
     long fd = syscall(SYS_pidfd_open, m.pid, 0);
     child->pidfd = fd >= 0 ? (int)fd : -1;
     *monitor_pid = m.monitor_pid;

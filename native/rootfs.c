@@ -56,10 +56,30 @@ int csr_resolve_in_root(int root_fd, const char *path, enum csr_create create, s
             return -1;
         }
 
-        /* Find the first component that does not resolve. */
+        /* Find the first component that does not resolve. Usually it is the last one: try the
+         * parent first, walking from the root only when that fails too. */
         size_t len = strlen(cur), pos = 0, start = 0, end = 0;
-        int missing = 0;
-        while (pos < len) {
+        int missing = 0, known_pfd = -1;
+        while (len > 1 && cur[len - 1] == '/')
+            len--;
+        end = len;
+        start = end;
+        while (start > 0 && cur[start - 1] != '/')
+            start--;
+        if (start > 0 && start < end) {
+            char saved = cur[start];
+            cur[start] = '\0';
+            int pfd = openat2_in_root(root_fd, cur, O_PATH | O_DIRECTORY);
+            cur[start] = saved;
+            if (pfd >= 0) {
+                known_pfd = pfd;
+                missing = 1;
+                pos = len;
+            }
+        }
+        if (!missing)
+            start = end = 0;
+        while (!missing && pos < len) {
             while (pos < len && cur[pos] == '/')
                 pos++;
             if (pos >= len)
@@ -91,6 +111,8 @@ int csr_resolve_in_root(int root_fd, const char *path, enum csr_create create, s
         memcpy(parent, cur, start);
         parent[start] = '\0';
         if (end - start > NAME_MAX) {
+            if (known_pfd >= 0)
+                close(known_pfd);
             csr_err(e, ENAMETOOLONG, "resolve ", path, " in rootfs", NULL);
             return -1;
         }
@@ -101,7 +123,7 @@ int csr_resolve_in_root(int root_fd, const char *path, enum csr_create create, s
             rest++;
         int last = rest >= len;
 
-        int pfd = openat2_in_root(root_fd, parent, O_PATH | O_DIRECTORY);
+        int pfd = known_pfd >= 0 ? known_pfd : openat2_in_root(root_fd, parent, O_PATH | O_DIRECTORY);
         if (pfd < 0) {
             csr_err(e, errno, "resolve ", path, " in rootfs", NULL);
             return -1;
@@ -249,36 +271,96 @@ static int opts_contain_all(const char *have, const char *want)
     return 1;
 }
 
+/* The host's cgroup mounts, read from mountinfo once per cgroup mount point (one read instead of one
+ * per hierarchy). Entries that do not fit mark the table incomplete; lookups then read mountinfo. */
+struct cg_mount {
+    char superopts[256];
+    char root[1024];
+    char mountpoint[1024];
+    int v2;
+};
+static struct cg_mount cg_mounts[32];
+static int cg_n_mounts, cg_complete;
+
+static void load_cgroup_mounts(void)
+{
+    struct csr_lines l;
+    cg_n_mounts = 0;
+    cg_complete = 0;
+    if (csr_lines_open(&l, "/proc/self/mountinfo") < 0)
+        return;
+    int truncated, ok = 1;
+    char *line;
+    while ((line = csr_lines_next(&l, &truncated)) != NULL) {
+        struct mi_entry m;
+        if (truncated) {
+            ok = 0;
+            continue;
+        }
+        if (parse_mountinfo_line(line, &m) < 0 || !m.fstype)
+            continue;
+        int v2 = strcmp(m.fstype, "cgroup2") == 0;
+        if (!v2 && strcmp(m.fstype, "cgroup") != 0)
+            continue;
+        struct cg_mount *t = &cg_mounts[cg_n_mounts];
+        if (cg_n_mounts == (int)(sizeof cg_mounts / sizeof cg_mounts[0]) ||
+            csr_strlcpy(t->superopts, m.superopts ? m.superopts : "", sizeof t->superopts) >= sizeof t->superopts ||
+            csr_strlcpy(t->root, m.root, sizeof t->root) >= sizeof t->root ||
+            csr_strlcpy(t->mountpoint, m.mountpoint, sizeof t->mountpoint) >= sizeof t->mountpoint) {
+            ok = 0;
+            break;
+        }
+        t->v2 = v2;
+        cg_n_mounts++;
+    }
+    csr_lines_close(&l);
+    cg_complete = ok;
+}
+
 /* Host directory of our cgroup in the hierarchy with controllers ctrls ("" = cgroup2), built from
  * the hierarchy's first mount in mountinfo whose root contains our cgroup path. With any_root (in a
  * cgroup namespace, where paths are namespace-relative) it only tells whether the hierarchy is
  * mounted at all. */
+static int cgroup_dir_of(int v2, const char *superopts, const char *root, const char *mountpoint, const char *ctrls,
+                         const char *cgpath, int any_root, char *out, size_t cap)
+{
+    if (ctrls[0] ? (v2 || !opts_contain_all(superopts, ctrls)) : !v2)
+        return 0;
+    if (any_root)
+        return 1;
+    if (!path_has_prefix(cgpath, root))
+        return 0;
+    const char *rel = strcmp(root, "/") == 0 ? cgpath : cgpath + strlen(root);
+    csr_strlcpy(out, mountpoint, cap);
+    return csr_strlcat(out, rel, cap) < cap;
+}
+
 static int host_cgroup_dir(const char *ctrls, const char *cgpath, int any_root, char *out, size_t cap)
 {
-    struct csr_lines l;
-    if (csr_lines_open(&l, "/proc/self/mountinfo") < 0)
-        return -1;
-    int found = 0, truncated;
-    char *line;
-    while (!found && (line = csr_lines_next(&l, &truncated)) != NULL) {
-        struct mi_entry m;
-        if (parse_mountinfo_line(line, &m) < 0 || !m.fstype)
-            continue;
-        if (ctrls[0] ? (strcmp(m.fstype, "cgroup") != 0 || !opts_contain_all(m.superopts, ctrls))
-                     : strcmp(m.fstype, "cgroup2") != 0)
-            continue;
-        if (any_root) {
-            found = 1;
-            break;
+    int found = 0;
+    if (cg_complete) {
+        for (int i = 0; i < cg_n_mounts && !found; i++) {
+            const struct cg_mount *t = &cg_mounts[i];
+            found = cgroup_dir_of(t->v2, t->superopts, t->root, t->mountpoint, ctrls, cgpath, any_root, out, cap);
         }
-        if (!path_has_prefix(cgpath, m.root))
-            continue;
-        const char *rel = strcmp(m.root, "/") == 0 ? cgpath : cgpath + strlen(m.root);
-        csr_strlcpy(out, m.mountpoint, cap);
-        if (csr_strlcat(out, rel, cap) < cap)
-            found = 1;
+    } else {
+        struct csr_lines l;
+        if (csr_lines_open(&l, "/proc/self/mountinfo") < 0)
+            return -1;
+        int truncated;
+        char *line;
+        while (!found && (line = csr_lines_next(&l, &truncated)) != NULL) {
+            struct mi_entry m;
+            if (parse_mountinfo_line(line, &m) < 0 || !m.fstype)
+                continue;
+            int v2 = strcmp(m.fstype, "cgroup2") == 0;
+            if (!v2 && strcmp(m.fstype, "cgroup") != 0)
+                continue;
+            found = cgroup_dir_of(v2, m.superopts ? m.superopts : "", m.root, m.mountpoint, ctrls, cgpath, any_root,
+                                  out, cap);
+        }
+        csr_lines_close(&l);
     }
-    csr_lines_close(&l);
     if (!found)
         errno = ENOENT;
     return found ? 0 : -1;
@@ -381,6 +463,32 @@ static int fs_mount(struct csr_ctx *c, const char *source, const char *dest, con
     return 0;
 }
 
+/* A filesystem mounted on a new directory `name` in dfd, a directory this process just mounted (so
+ * nothing can have raced a symlink into it). dest names it in errors. */
+static int mount_in(struct csr_ctx *c, int dfd, const char *name, const char *dest, const char *fstype,
+                    unsigned long flags, const char *data)
+{
+    if (mkdirat(dfd, name, 0755) < 0 && errno != EEXIST) {
+        csr_err(&c->err, errno, "mkdir ", dest, " in rootfs", NULL);
+        return -1;
+    }
+    int fd = openat(dfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        csr_err(&c->err, errno, "resolve ", dest, " in rootfs", NULL);
+        return -1;
+    }
+    char pfd[32];
+    int r = mount(fstype, csr_procfd(pfd, fd), fstype, flags, data);
+    int rerr = errno;
+    close(fd);
+    if (r < 0) {
+        csr_err(&c->err, rerr, "mount ", fstype, " on ", dest, NULL);
+        errno = rerr;
+        return -1;
+    }
+    return 0;
+}
+
 static int join_path(char *out, size_t cap, const char *a, const char *b)
 {
     csr_strlcpy(out, a, cap);
@@ -404,9 +512,16 @@ static int mount_cgroup_v1(struct csr_ctx *c, const struct csr_mount *m)
 
     /* /proc/self/cgroup is small: read it whole. It reflects the cgroups the caller placed us in. */
     char cg[8192];
+    load_cgroup_mounts();
+    /* The tmpfs was mounted just now and nothing else runs in the container yet: its directories are
+     * made and opened relative to it, without resolving each path from the rootfs again. */
+    int tmpfs_fd = csr_resolve_in_root(c->root_fd, dest, CSR_NO_CREATE, e);
+    if (tmpfs_fd < 0)
+        return -1;
     int cfd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
     if (cfd < 0) {
         csr_err(e, errno, "open /proc/self/cgroup", NULL);
+        close(tmpfs_fd);
         return -1;
     }
     size_t len = 0;
@@ -439,30 +554,32 @@ static int mount_cgroup_v1(struct csr_ctx *c, const struct csr_mount *m)
             name = ctrls + 5;
 
         char sub[PATH_MAX], host[PATH_MAX];
-        if (join_path(sub, sizeof sub, dest, name) < 0) {
+        if (join_path(sub, sizeof sub, dest, name) < 0 || strchr(name, '/')) {
             csr_err(e, ENAMETOOLONG, "mount cgroup on ", dest, NULL);
+            close(tmpfs_fd);
             return -1;
         }
         int have_host = host_cgroup_dir(ctrls, cgpath, c->has_cgroupns, host, sizeof host) == 0;
         if (!have_host)
             continue; /* hierarchy not mounted on the host (e.g. no unified mount): nothing to show */
         if (c->has_cgroupns) {
-            int r = v2 ? fs_mount(c, "cgroup2", sub, "cgroup2", subflags, NULL)
-                       : fs_mount(c, "cgroup", sub, "cgroup", subflags, ctrls);
+            int r = v2 ? mount_in(c, tmpfs_fd, name, sub, "cgroup2", subflags, NULL)
+                       : mount_in(c, tmpfs_fd, name, sub, "cgroup", subflags, ctrls);
             /* A user namespace may not mount v1 hierarchies (nor cgroup2 without owning the cgroup
              * namespace's parent): show our own cgroup directory instead, as runc does. */
             if (r < 0 && errno == EPERM && c->has_userns)
                 r = bind_mount(c, host, sub, MS_BIND | MS_REC | subflags, 0, 0);
-            if (r < 0)
+            if (r < 0) {
+                close(tmpfs_fd);
                 return -1;
+            }
         } else if (bind_mount(c, host, sub, MS_BIND | MS_REC | subflags, 0, 0) < 0) {
+            close(tmpfs_fd);
             return -1;
         }
         /* Co-mounted controllers ("cpu,cpuacct"): a link per controller, as on the host. */
         if (!v2 && strchr(name, ',')) {
-            int dfd = csr_resolve_in_root(c->root_fd, dest, CSR_NO_CREATE, e);
-            if (dfd < 0)
-                return -1;
+            int dfd = tmpfs_fd;
             for (char *tok = (char *)name; tok && *tok;) {
                 char *comma = strchr(tok, ',');
                 char one[NAME_MAX + 1];
@@ -472,30 +589,29 @@ static int mount_cgroup_v1(struct csr_ctx *c, const struct csr_mount *m)
                     one[tl] = '\0';
                     if (symlinkat(name, dfd, one) < 0 && errno != EEXIST) {
                         int serr = errno;
-                        close(dfd);
+                        close(tmpfs_fd);
                         csr_err(e, serr, "symlink ", sub, NULL);
                         return -1;
                     }
                 }
                 tok = comma ? comma + 1 : NULL;
             }
-            close(dfd);
         }
     }
 
     if (m->flags & MS_RDONLY) {
-        int fd = csr_resolve_in_root(c->root_fd, dest, CSR_NO_CREATE, e);
-        if (fd < 0)
-            return -1;
         char pfd[32];
-        int r = mount(NULL, csr_procfd(pfd, fd), NULL, MS_REMOUNT | MS_RDONLY | base, NULL);
+        int r = mount(NULL, csr_procfd(pfd, tmpfs_fd), NULL, MS_REMOUNT | MS_RDONLY | base, NULL);
         int rerr = errno;
-        close(fd);
+        close(tmpfs_fd);
+        tmpfs_fd = -1;
         if (r < 0) {
             csr_err(e, rerr, "remount cgroup tmpfs ", dest, " read-only", NULL);
             return -1;
         }
     }
+    if (tmpfs_fd >= 0)
+        close(tmpfs_fd);
     return finish_mount(c, "cgroup", dest, 0, 0, 0, m->propagation);
 }
 

@@ -286,6 +286,13 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
     csr_reset_signals();
     /* If the runtime dies mid-setup the half-built container must not linger. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    /* Before anything else: a fork inherits the cgroups, so after a double fork the init is in them too. */
+    for (int i = 0; i < plan->n_cgroup_join_fds; i++) {
+        if (write(plan->cgroup_join_fds[i], "0", 1) != 1) {
+            csr_err(&c->err, errno, "join cgroup: write ", plan->cgroup_join_paths[i], NULL);
+            csr_child_fail(c);
+        }
+    }
     /* Non-dumpable until execve (which resets it): other processes that may enter the container's
      * namespaces cannot ptrace us or open /proc/<pid>/exe, i.e. the runtime binary (CVE-2019-5736). */
     if (!(new_ns & CLONE_NEWUSER))
@@ -407,8 +414,9 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
 
 /* ---- parent side ----------------------------------------------------------------------- */
 
-static pid_t do_clone(uint64_t ns_flags, int cgroup_fd, int *pidfd)
+static pid_t do_clone(uint64_t ns_flags, int cgroup_fd, int *pidfd, int *in_cgroup)
 {
+    *in_cgroup = 0;
     int fd = -1;
     struct clone_args a;
     memset(&a, 0, sizeof a);
@@ -426,6 +434,8 @@ static pid_t do_clone(uint64_t ns_flags, int cgroup_fd, int *pidfd)
         a.flags &= ~(uint64_t)CLONE_INTO_CGROUP;
         a.cgroup = 0;
         r = syscall(SYS_clone3, &a, sizeof a);
+    } else if (r >= 0 && cgroup_fd >= 0) {
+        *in_cgroup = 1;
     }
     if (r < 0 && errno == ENOSYS) {
         /* No clone3 (kernel < 5.3, or a seccomp filter that hides it). clone(2) cannot express
@@ -525,6 +535,7 @@ int csr_spawn(const struct csr_plan *plan, struct csr_child *child, struct csr_e
     child->sync_fd = -1;
     child->pidfd = -1;
     child->direct = 1;
+    child->in_cgroup = 0;
     if (!plan || plan->abi_version != CSR_ABI_VERSION) {
         csr_err(error, EINVAL, "csr_spawn: native plan ABI version mismatch", NULL);
         return -1;
@@ -563,8 +574,8 @@ int csr_spawn(const struct csr_plan *plan, struct csr_child *child, struct csr_e
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    int pidfd = -1;
-    pid_t pid = do_clone(clone_ns, plan->cgroup_fd, &pidfd);
+    int pidfd = -1, in_cgroup = 0;
+    pid_t pid = do_clone(clone_ns, plan->cgroup_fd, &pidfd, &in_cgroup);
     if (pid == 0)
         child_main(plan, sp[1], sp[0], new_ns, join_ns, late_unshare, double_fork);
     int clone_errno = errno;
@@ -576,6 +587,7 @@ int csr_spawn(const struct csr_plan *plan, struct csr_child *child, struct csr_e
         return -1;
     }
     child->sync_fd = sp[0];
+    child->in_cgroup = in_cgroup;
 
     pid_t intermediate = 0;
     if (double_fork) {

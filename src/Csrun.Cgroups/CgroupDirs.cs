@@ -6,9 +6,10 @@ namespace Csrun.Cgroups;
 /// <summary>Creating, walking and removing cgroup directories, shared by the v1 and v2 managers.</summary>
 internal static class CgroupDirs
 {
-    /// <summary>Calls visit(parentDir, dir) for every level of path below mount, top down, creating the
-    /// directories that do not exist yet. beforeCreate(parentDir) runs before a level is made.</summary>
-    public static void Create(string mount, string path, Action<string>? beforeCreate, Action<string, string>? visit)
+    /// <summary>Calls visit(parentDir, dir, created) for every level of path below mount, top down, creating the
+    /// directories that do not exist yet. beforeCreate(parentDir) runs before a level is made; without it a level
+    /// is simply mkdir'ed (EEXIST: it was there), one system call instead of a stat and a mkdir.</summary>
+    public static void Create(string mount, string path, Action<string>? beforeCreate, Action<string, string, bool>? visit)
     {
         string dir = mount;
         int start = 1;
@@ -19,37 +20,49 @@ internal static class CgroupDirs
             string parent = dir;
             dir = mount + path[..end];
             start = end + 1;
-            if (Directory.Exists(dir))
+            bool created;
+            if (beforeCreate is null) created = Mkdir(dir);
+            else if (Directory.Exists(dir)) created = false;
+            else
             {
-                visit?.Invoke(parent, dir);
-                continue;
+                beforeCreate(parent);
+                created = Mkdir(dir);
             }
-            beforeCreate?.Invoke(parent);
-            if (Libc.Mkdir(dir, 0x1ed /* 0755 */) < 0)
-            {
-                int errno = Errno.Last;
-                if (errno != Libc.EEXIST)
-                    throw new CgroupException($"create cgroup: mkdir {dir}: {Errno.Describe(errno)}", new ErrnoException($"mkdir {dir}", errno));
-            }
-            visit?.Invoke(parent, dir);
+            visit?.Invoke(parent, dir, created);
         }
+    }
+
+    /// <summary>True when made, false when it existed.</summary>
+    private static bool Mkdir(string dir)
+    {
+        if (Libc.Mkdir(dir, 0x1ed /* 0755 */) == 0) return true;
+        int errno = Errno.Last;
+        if (errno == Libc.EEXIST) return false;
+        throw new CgroupException($"create cgroup: mkdir {dir}: {Errno.Describe(errno)}", new ErrnoException($"mkdir {dir}", errno));
     }
 
     /// <summary>Removes dir and any child cgroups, deepest first, retrying EBUSY until the deadline (processes
     /// that were just killed leave the cgroup a moment later). Returns the error, or null; ENOENT is success.</summary>
     public static string? RemoveTree(string dir, long deadlineTicks)
     {
+        // A container's cgroup rarely has children: try the directory itself before listing it.
+        if (Libc.Rmdir(dir) == 0) return null;
+        int first = Errno.Last;
+        if (first == Libc.ENOENT) return null;
         string? error = null;
-        try
+        if (first == Libc.EBUSY || first == Libc.ENOTEMPTY)
         {
-            foreach (string child in Directory.EnumerateDirectories(dir))
+            try
             {
-                error ??= RemoveTree(child, deadlineTicks);
+                foreach (string child in Directory.EnumerateDirectories(dir))
+                {
+                    error ??= RemoveTree(child, deadlineTicks);
+                }
             }
-        }
-        catch (DirectoryNotFoundException)
-        {
-            return null;
+            catch (DirectoryNotFoundException)
+            {
+                return null;
+            }
         }
         while (true)
         {

@@ -44,20 +44,27 @@ internal static unsafe class CgroupFile
         if (fd < 0) return Errno.Last;
         try
         {
-            fixed (byte* p = value)
-            {
-                while (true)
-                {
-                    nint w = Libc.Write(fd, p, value.Length);
-                    if (w >= 0) return 0;
-                    int errno = Errno.Last;
-                    if (errno != Libc.EINTR) return errno;
-                }
-            }
+            return TryWrite(fd, value);
         }
         finally
         {
             Libc.Close(fd);
+        }
+    }
+
+    /// <summary>One value in one write(2) to an open control file (list files such as devices.allow take one
+    /// entry per write, so one fd serves many). Returns 0 or the errno.</summary>
+    public static int TryWrite(int fd, ReadOnlySpan<byte> value)
+    {
+        fixed (byte* p = value)
+        {
+            while (true)
+            {
+                nint w = Libc.Write(fd, p, value.Length);
+                if (w >= 0) return 0;
+                int errno = Errno.Last;
+                if (errno != Libc.EINTR) return errno;
+            }
         }
     }
 

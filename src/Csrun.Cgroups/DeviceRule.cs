@@ -11,6 +11,9 @@ public readonly record struct DeviceRule(bool Allow, char Type, long Major, long
     /// <summary>Matches every device of every type: in v1 terms the "a" rule that resets the list.</summary>
     public bool IsWildcard => Type == 'a' && Major == Any && Minor == Any;
 
+    /// <summary>A v1 deny of type "a": the kernel reads only the type and resets the list to deny-all.</summary>
+    public bool DeniesAll => !Allow && Type == 'a';
+
     public static DeviceRule From(LinuxDeviceCgroup d, int index)
     {
         string field = $"linux.resources.devices[{index}]";

@@ -14,7 +14,7 @@ public sealed class HybridCgroupManager(CgroupV1Manager v1, CgroupV2Manager v2) 
 
     public string Path => V1.Path;
 
-    /// <summary>Places the child in the unified tree only; <see cref="Apply"/> is still needed for v1.</summary>
+    /// <summary>Places the child in the unified tree only; v1 needs <see cref="SelfJoinFiles"/> or <see cref="Apply"/>.</summary>
     public int CloneIntoCgroupFd => V2.CloneIntoCgroupFd;
 
     public void Create()
@@ -23,10 +23,12 @@ public sealed class HybridCgroupManager(CgroupV1Manager v1, CgroupV2Manager v2) 
         V2.Create();
     }
 
-    public void Apply(int pid)
+    public IReadOnlyList<CgroupJoinFile> SelfJoinFiles => V1.SelfJoinFiles;
+
+    public void Apply(int pid, CgroupJoined joined = CgroupJoined.None)
     {
-        V1.Apply(pid);
-        V2.Apply(pid);
+        V1.Apply(pid, joined);
+        V2.Apply(pid, joined);
     }
 
     public void Set(LinuxResources resources) => ResourceRouter.Set(resources, V1, V2);

@@ -18,8 +18,17 @@ public interface ICgroupManager : IDisposable
     /// -1 when the process must be placed with <see cref="Apply"/> instead (or as well, on hybrid hosts).</summary>
     int CloneIntoCgroupFd { get; }
 
-    /// <summary>Moves pid into the cgroup in every hierarchy (v1 controllers whose cgroup.procs must be written).</summary>
-    void Apply(int pid);
+    /// <summary>cgroup v1: this cgroup's `tasks` file in every hierarchy, opened O_WRONLY|O_CLOEXEC on first use
+    /// (closed by Dispose). A freshly cloned, single-threaded child writes "0" to each to move itself: a thread
+    /// moving itself skips the kernel's global threadgroup rwsem, whose write side waits for an RCU grace
+    /// period (5–15 ms on this kind of host) when it has been idle; writing a pid to cgroup.procs takes it.
+    /// Empty on a v2-only host.</summary>
+    IReadOnlyList<CgroupJoinFile> SelfJoinFiles { get; }
+
+    /// <summary>Moves pid into the cgroup in every hierarchy it is not in yet: <paramref name="joined"/> says
+    /// which placements were done already (the child wrote <see cref="SelfJoinFiles"/>, clone3 used
+    /// <see cref="CloneIntoCgroupFd"/>).</summary>
+    void Apply(int pid, CgroupJoined joined = CgroupJoined.None);
 
     /// <summary>Writes the resource limits. Throws CgroupException naming the spec field when a value is refused
     /// or its controller is absent.</summary>
@@ -38,5 +47,19 @@ public interface ICgroupManager : IDisposable
     /// <summary>Current usage counters (for `events --stats`); fields a host cannot report stay null.</summary>
     CgroupStats GetStats();
 }
+
+/// <summary>Placements already done for a new process, see <see cref="ICgroupManager.Apply"/>.</summary>
+[Flags]
+public enum CgroupJoined
+{
+    None = 0,
+    /// <summary>In every v1 hierarchy (through <see cref="ICgroupManager.SelfJoinFiles"/>).</summary>
+    V1 = 1,
+    /// <summary>In the unified hierarchy (clone3 CLONE_INTO_CGROUP).</summary>
+    V2 = 2,
+}
+
+/// <summary>An open `tasks` file of a v1 cgroup; Path is for error messages.</summary>
+public readonly record struct CgroupJoinFile(int Fd, string Path);
 
 public sealed class CgroupException(string message, Exception? inner = null) : Exception(message, inner);

@@ -93,6 +93,19 @@ internal static class ArgsCompat
         return copy ?? args;
     }
 
+    private static readonly HashSet<string> HelpTokens = ["-h", "--help", "-?", "/?", "/h", "--version"];
+
+    /// <summary>Whether a help or version option stands before a "--" (after it, it is the container's).</summary>
+    public static bool AsksForHelp(string[] args)
+    {
+        foreach (string a in args)
+        {
+            if (a == "--") return false;
+            if (HelpTokens.Contains(a)) return true;
+        }
+        return false;
+    }
+
     private static readonly HashSet<string> ValuedGlobals = ["--root", "--log", "--log-format", "--rootless", "--criu"];
 
     /// <summary>The command word: the first argument that is neither a global option nor its value.</summary>

@@ -148,7 +148,8 @@ public sealed partial class ContainerRuntime
             using var listener = seccomp is not null && Security.SeccompCompiler.UsesNotify(seccomp)
                 ? FdChannel.Connect(seccomp.ListenerPath!, "linux.seccomp.listenerPath") : null;
             var opts = new LaunchOptions(o.Id, fifo, o.NoPivot, o.PreserveFds, cgroup?.CloneIntoCgroupFd ?? -1, !o.NoNewKeyring,
-                ConsoleFd: monitor is not null ? monitor.ConsoleFd : console?.Fd ?? -1, ListenerFd: listener?.Fd ?? -1, Stdio: monitor?.Stdio);
+                ConsoleFd: monitor is not null ? monitor.ConsoleFd : console?.Fd ?? -1, ListenerFd: listener?.Fd ?? -1, Stdio: monitor?.Stdio,
+                CgroupJoin: cgroup?.SelfJoinFiles);
             CsrPlan* plan = PlanBuilder.Build(arena, spec, bundle, rootfs, opts, 2 * probe.Length + 8192);
 
             PhaseTimer.Mark("plan");
@@ -173,7 +174,7 @@ public sealed partial class ContainerRuntime
             record.PidStartTime = start;
             state.Pid = child.Pid;
 
-            cgroup?.Apply(child.Pid);
+            cgroup?.Apply(child.Pid, Joined(opts, child));
             PhaseTimer.Mark("cgroup apply");
             // The child waits in its new user namespace until its ids are mapped (it becomes root there next).
             if (spec.Linux?.Namespaces?.Exists(n => n.Type == "user" && string.IsNullOrEmpty(n.Path)) == true)
@@ -216,4 +217,8 @@ public sealed partial class ContainerRuntime
             cgroup?.Dispose();
         }
     }
+
+    /// <summary>The cgroup placements the child's spawn did already.</summary>
+    private static CgroupJoined Joined(LaunchOptions o, in CsrChild child) =>
+        (o.CgroupJoin is { Count: > 0 } ? CgroupJoined.V1 : CgroupJoined.None) | (child.InCgroup != 0 ? CgroupJoined.V2 : CgroupJoined.None);
 }

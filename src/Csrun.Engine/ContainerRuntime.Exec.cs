@@ -84,7 +84,7 @@ public sealed partial class ContainerRuntime
             using var console = !spec.Process.Terminal ? null
                 : consoleSocket is not null ? FdChannel.Connect(consoleSocket, "--console-socket") : FdChannel.Pair();
             var opts = new LaunchOptions(id, null, false, 0, cgroup?.CloneIntoCgroupFd ?? -1, NewKeyring: false, Exec: true,
-                ConsoleFd: console?.Fd ?? -1, Stdio: stdio);
+                ConsoleFd: console?.Fd ?? -1, Stdio: stdio, CgroupJoin: cgroup?.SelfJoinFiles);
             CsrPlan* plan = PlanBuilder.Build(arena, spec, r.Bundle, "/", opts, json.Length + 4096);
             CsrError err;
             int rc;
@@ -92,7 +92,7 @@ public sealed partial class ContainerRuntime
                 rc = NativeMethods.Spawn(plan, &child, &err);
             if (rc != 0) throw Fail(err);
             spawned = true;
-            cgroup?.Apply(child.Pid);
+            cgroup?.Apply(child.Pid, Joined(opts, child));
             Resume(&child, NativeMethods.PhaseMounts, json);
             Resume(&child, NativeMethods.PhaseFinish, json);
             // The child sent the master before it reported "created".

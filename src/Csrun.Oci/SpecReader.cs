@@ -55,6 +55,15 @@ public static partial class SpecReader
         }
     }
 
+    /// <summary>A JSON array of hooks (config.json's shape), for documents that embed one (csrun's state.json);
+    /// the reader is on the array's first token (or null) and is left on its last.</summary>
+    public static List<Hook>? ReadHookList(ref Utf8JsonReader r, string path)
+    {
+        var p = new PathBuilder();
+        p.Push(path);
+        return HookList(ref r, ref p);
+    }
+
     // ---- navigation ------------------------------------------------------------------------------------------
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -104,7 +104,7 @@ public class UnitTests
 public class StateJsonTests
 {
     [Fact]
-    public void State_json_written_by_hand_reads_back_with_the_serializer()
+    public void State_json_written_by_hand_reads_back_by_hand_and_with_the_serializer()
     {
         var r = new Csrun.Engine.State.ContainerRecord
         {
@@ -115,9 +115,25 @@ public class StateJsonTests
             Poststop = [new Csrun.Oci.Hook { Path = "/p" }],
         };
         byte[] bytes = Csrun.Engine.State.StateJson.Write(r);
-        var back = System.Text.Json.JsonSerializer.Deserialize(bytes, Csrun.Engine.State.EngineJsonContext.Default.ContainerRecord)!;
-        Assert.Equal(System.Text.Json.JsonSerializer.Serialize(r, Csrun.Engine.State.EngineJsonContext.Default.ContainerRecord),
-            System.Text.Json.JsonSerializer.Serialize(back, Csrun.Engine.State.EngineJsonContext.Default.ContainerRecord));
+        var info = Csrun.Engine.State.EngineJsonContext.Default.ContainerRecord;
+        string expected = System.Text.Json.JsonSerializer.Serialize(r, info);
+        var back = System.Text.Json.JsonSerializer.Deserialize(bytes, info)!;
+        Assert.Equal(expected, System.Text.Json.JsonSerializer.Serialize(back, info));
+        var byHand = Csrun.Engine.State.StateJson.ReadRecord(bytes);
+        Assert.Equal(expected, System.Text.Json.JsonSerializer.Serialize(byHand, info));
+        // Fields a newer csrun may add are skipped, whatever their shape.
+        var extended = System.Text.Encoding.UTF8.GetBytes("{\"future\":{\"a\":[1,{}]}," + System.Text.Encoding.UTF8.GetString(bytes)[1..]);
+        Assert.Equal(expected, System.Text.Json.JsonSerializer.Serialize(Csrun.Engine.State.StateJson.ReadRecord(extended), info));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("[]")]
+    [InlineData("{\"pid\":\"12\"}")]
+    [InlineData("{\"id\":\"x\"")]
+    public void Corrupt_state_json_is_an_error(string json)
+    {
+        Assert.ThrowsAny<System.Text.Json.JsonException>(() => Csrun.Engine.State.StateJson.ReadRecord(System.Text.Encoding.UTF8.GetBytes(json)));
     }
 
     [Fact]

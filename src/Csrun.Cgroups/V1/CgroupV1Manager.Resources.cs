@@ -163,10 +163,29 @@ public sealed partial class CgroupV1Manager
     {
         // Deny everything first, then replay the spec's rules in order: the kernel's own list semantics then
         // produce exactly what DeviceRuleSet computed (the router validated the rules already).
+        // One fd per list file for all the writes: each write(2) is one entry.
         string dir = Dir("devices");
-        CgroupFile.Write(dir, "devices.deny", "a"u8, "linux.resources.devices");
+        using var allow = OpenControl(dir + "/devices.allow", "linux.resources.devices");
+        using var deny = OpenControl(dir + "/devices.deny", "linux.resources.devices");
+        // The spec's list usually starts with that same deny-all ("a *:* rwm"): once is enough.
+        if (rules.Length == 0 || !rules[0].DeniesAll) Write(deny, "a"u8, dir + "/devices.deny", "linux.resources.devices");
+        Span<byte> buf = stackalloc byte[64];
         for (int i = 0; i < rules.Length; i++)
-            CgroupFile.Write(dir, rules[i].Allow ? "devices.allow" : "devices.deny", rules[i].ToString(), $"linux.resources.devices[{i}]");
+        {
+            var fd = rules[i].Allow ? allow : deny;
+            string text = rules[i].ToString();
+            int n = System.Text.Encoding.ASCII.GetBytes(text, buf);
+            Write(fd, buf[..n], dir + (rules[i].Allow ? "/devices.allow" : "/devices.deny"), $"linux.resources.devices[{i}]");
+        }
+    }
+
+    private static SafeFd OpenControl(string path, string field) =>
+        SafeFd.TryOpen(path, Libc.O_WRONLY | Libc.O_CLOEXEC, out int errno) ?? throw CgroupFile.WriteError(field, path, errno);
+
+    private static void Write(SafeFd fd, ReadOnlySpan<byte> value, string path, string field)
+    {
+        int errno = CgroupFile.TryWrite(fd.Fd, value);
+        if (errno != 0) throw CgroupFile.WriteError(field, path, errno);
     }
 
     void IResourceWriter.SetUnified(Dictionary<string, string> unified) =>

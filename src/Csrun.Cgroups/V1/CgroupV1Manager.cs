@@ -1,3 +1,4 @@
+using Csrun.Linux;
 using Csrun.Oci;
 
 namespace Csrun.Cgroups.V1;
@@ -8,6 +9,8 @@ public sealed partial class CgroupV1Manager : ICgroupManager, IResourceWriter
 {
     private readonly V1Hierarchy[] _hierarchies;
     private readonly string[] _dirs;
+    private SafeFd[]? _joinFds;
+    private CgroupJoinFile[]? _joinFiles;
 
     public CgroupV1Manager(IReadOnlyList<V1Hierarchy> hierarchies, string path)
     {
@@ -38,24 +41,50 @@ public sealed partial class CgroupV1Manager : ICgroupManager, IResourceWriter
         for (int i = 0; i < _hierarchies.Length; i++)
         {
             // A new cpuset cgroup starts with empty cpus/mems and refuses tasks (ENOSPC) until they are filled.
-            Action<string, string>? visit = _hierarchies[i].Has("cpuset") ? InheritCpuset : null;
+            Action<string, string, bool>? visit = _hierarchies[i].Has("cpuset") ? InheritCpuset : null;
             CgroupDirs.Create(_hierarchies[i].MountPoint, Path, null, visit);
         }
     }
 
-    private static void InheritCpuset(string parent, string dir)
+    private static void InheritCpuset(string parent, string dir, bool created)
     {
         foreach (string file in (ReadOnlySpan<string>)["cpuset.cpus", "cpuset.mems"])
         {
-            string? own = CgroupFile.TryRead(dir + "/" + file);
+            // A directory just made is empty (unless the parent has cgroup.clone_children, which copying keeps right).
+            string? own = created ? null : CgroupFile.TryRead(dir + "/" + file);
             if (own is not null && own.AsSpan().Trim().Length > 0) continue;
             string value = CgroupFile.Read(parent + "/" + file, "create cgroup").Trim();
             if (value.Length > 0) CgroupFile.Write(dir, file, value, "create cgroup");
         }
     }
 
-    public void Apply(int pid)
+    public IReadOnlyList<CgroupJoinFile> SelfJoinFiles
     {
+        get
+        {
+            if (_joinFiles is not null) return _joinFiles;
+            var files = new CgroupJoinFile[_dirs.Length];
+            var fds = new SafeFd[_dirs.Length];
+            for (int i = 0; i < _dirs.Length; i++)
+            {
+                string path = _dirs[i] + "/tasks";
+                SafeFd? fd = SafeFd.TryOpen(path, Libc.O_WRONLY | Libc.O_CLOEXEC, out int errno);
+                if (fd is null)
+                {
+                    for (int j = 0; j < i; j++) fds[j].Dispose();
+                    throw new CgroupException($"join cgroup: open {path}: {Errno.Describe(errno)}", new ErrnoException($"open {path}", errno));
+                }
+                fds[i] = fd;
+                files[i] = new CgroupJoinFile(fd.Fd, path);
+            }
+            _joinFds = fds;
+            return _joinFiles = files;
+        }
+    }
+
+    public void Apply(int pid, CgroupJoined joined = CgroupJoined.None)
+    {
+        if ((joined & CgroupJoined.V1) != 0) return;
         foreach (string dir in _dirs) CgroupDirs.Join(dir, pid);
     }
 
@@ -149,5 +178,11 @@ public sealed partial class CgroupV1Manager : ICgroupManager, IResourceWriter
 
     public void Dispose()
     {
+        if (_joinFds is not null)
+        {
+            foreach (var fd in _joinFds) fd.Dispose();
+        }
+        _joinFds = null;
+        _joinFiles = null;
     }
 }

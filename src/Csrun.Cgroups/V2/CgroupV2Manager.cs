@@ -69,7 +69,13 @@ public sealed partial class CgroupV2Manager : ICgroupManager, IResourceWriter
 
     public bool HasController(string name) => Array.IndexOf((string[])Controllers, name) >= 0;
 
-    public void Apply(int pid) => CgroupDirs.Join(Directory, pid);
+    // Self-joining is a v1 device: on v2, clone3 places the child (CloneIntoCgroupFd).
+    public IReadOnlyList<CgroupJoinFile> SelfJoinFiles => [];
+
+    public void Apply(int pid, CgroupJoined joined = CgroupJoined.None)
+    {
+        if ((joined & CgroupJoined.V2) == 0) CgroupDirs.Join(Directory, pid);
+    }
 
     public void Set(LinuxResources resources) => ResourceRouter.Set(resources, null, this);
 

@@ -137,6 +137,10 @@ internal unsafe struct CsrPlan
     public int Personality;
     public int SeccompListenerFd;
     public fixed int StdioFds[3];
+
+    public int NCgroupJoinFds;
+    public int* CgroupJoinFds;
+    public byte** CgroupJoinPaths;
 }
 
 [StructLayout(LayoutKind.Sequential)]
@@ -161,6 +165,7 @@ internal struct CsrChild
     public int SyncFd;
     public int PidFd;
     public int Direct;
+    public int InCgroup;
 }
 
 internal static unsafe partial class NativeMethods

@@ -5,7 +5,8 @@ using Csrun.Oci;
 namespace Csrun.Engine.Native;
 
 /// <summary>Per-invocation choices that are not in config.json.</summary>
-internal sealed record LaunchOptions(string Id, string? ExecFifo, bool NoPivot, int PreserveFds, int CgroupFd, bool NewKeyring, bool Exec = false, int ConsoleFd = -1, int ListenerFd = -1, StdioFds? Stdio = null);
+internal sealed record LaunchOptions(string Id, string? ExecFifo, bool NoPivot, int PreserveFds, int CgroupFd, bool NewKeyring, bool Exec = false, int ConsoleFd = -1, int ListenerFd = -1, StdioFds? Stdio = null,
+    IReadOnlyList<Csrun.Cgroups.CgroupJoinFile>? CgroupJoin = null);
 
 /// <summary>
 /// Flattens a validated spec into the C helper's plan. Everything the child needs is computed here, in
@@ -38,6 +39,16 @@ internal static unsafe class PlanBuilder
             plan->Namespaces[i].Path = string.IsNullOrEmpty(nss[i].Path) ? null : a.Str(nss[i].Path);
         }
         plan->CgroupFd = o.CgroupFd;
+        var join = o.CgroupJoin ?? [];
+        plan->NCgroupJoinFds = join.Count;
+        plan->CgroupJoinFds = a.Alloc<int>(join.Count);
+        var joinPaths = new string[join.Count];
+        for (int i = 0; i < join.Count; i++)
+        {
+            plan->CgroupJoinFds[i] = join[i].Fd;
+            joinPaths[i] = join[i].Path;
+        }
+        plan->CgroupJoinPaths = a.StrArray(joinPaths);
 
         plan->Rootfs = a.Str(rootfs);
         MountOptions.TryParsePropagation(linux?.RootfsPropagation, out ulong rootProp);

@@ -7,7 +7,7 @@ namespace Csrun.Engine.State;
 /// <summary>
 /// Writes the two documents on the start path (the hooks' state on stdin and state.json) straight through
 /// Utf8JsonWriter: the source-generated serializer's first call costs ~0.3 ms of metadata set-up each.
-/// Names match EngineJsonContext, which reads state.json back.
+/// state.json is read back by <see cref="ReadRecord"/> the same way: every command but `spec` loads one.
 /// </summary>
 internal static class StateJson
 {
@@ -69,6 +69,58 @@ internal static class StateJson
             w.WriteEndObject();
         }
         return buf.WrittenSpan.ToArray();
+    }
+
+    /// <summary>Reads what <see cref="Write(ContainerRecord)"/> wrote; unknown properties are skipped (state
+    /// written by another csrun version). Throws JsonException (or SpecFormatException) on malformed input.</summary>
+    public static ContainerRecord ReadRecord(ReadOnlySpan<byte> json)
+    {
+        var r = new Utf8JsonReader(json);
+        var x = new ContainerRecord();
+        Expect(ref r, JsonTokenType.StartObject);
+        while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+        {
+            if (r.ValueTextEquals("id"u8)) x.Id = String(ref r);
+            else if (r.ValueTextEquals("bundle"u8)) x.Bundle = String(ref r);
+            else if (r.ValueTextEquals("rootfs"u8)) x.Rootfs = String(ref r);
+            else if (r.ValueTextEquals("pid"u8)) { Expect(ref r, JsonTokenType.Number); x.Pid = r.GetInt32(); }
+            else if (r.ValueTextEquals("pidStartTime"u8)) { Expect(ref r, JsonTokenType.Number); x.PidStartTime = r.GetUInt64(); }
+            else if (r.ValueTextEquals("created"u8)) x.Created = String(ref r);
+            else if (r.ValueTextEquals("cgroupPath"u8)) x.CgroupPath = String(ref r);
+            else if (r.ValueTextEquals("privatePidNamespace"u8)) { r.Read(); x.PrivatePidNamespace = r.GetBoolean(); }
+            else if (r.ValueTextEquals("owner"u8)) x.Owner = String(ref r);
+            else if (r.ValueTextEquals("annotations"u8)) x.Annotations = Map(ref r);
+            else if (r.ValueTextEquals("poststart"u8)) { r.Read(); x.Poststart = SpecReader.ReadHookList(ref r, "poststart"); }
+            else if (r.ValueTextEquals("poststop"u8)) { r.Read(); x.Poststop = SpecReader.ReadHookList(ref r, "poststop"); }
+            else r.Skip();
+        }
+        if (r.TokenType != JsonTokenType.EndObject) throw new JsonException("expected a property name or '}'");
+        return x;
+    }
+
+    private static void Expect(ref Utf8JsonReader r, JsonTokenType type)
+    {
+        if (!r.Read() || r.TokenType != type) throw new JsonException($"expected {type} at byte {r.TokenStartIndex}");
+    }
+
+    private static string String(ref Utf8JsonReader r)
+    {
+        Expect(ref r, JsonTokenType.String);
+        return r.GetString()!;
+    }
+
+    private static Dictionary<string, string>? Map(ref Utf8JsonReader r)
+    {
+        r.Read();
+        if (r.TokenType == JsonTokenType.Null) return null;
+        if (r.TokenType != JsonTokenType.StartObject) throw new JsonException("annotations: expected an object");
+        var map = new Dictionary<string, string>();
+        while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+        {
+            string key = r.GetString()!;
+            map[key] = String(ref r);
+        }
+        return map;
     }
 
     private static void WriteMap(Utf8JsonWriter w, ReadOnlySpan<byte> name, Dictionary<string, string>? map)

@@ -1,3 +1,4 @@
+using Csrun.Oci;
 using System.Text.Json;
 using Csrun.Linux;
 
@@ -124,10 +125,9 @@ public sealed class ContainerDir(string id, string dir, SafeFd lockFd) : IDispos
         byte[] bytes = File.ReadAllBytes(Path.Combine(Dir, StateStore.StateFile));
         try
         {
-            Record = JsonSerializer.Deserialize(bytes, EngineJsonContext.Default.ContainerRecord)
-                ?? throw new ContainerException($"state of container {Id} is empty");
+            Record = StateJson.ReadRecord(bytes);
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or SpecFormatException or InvalidOperationException or FormatException)
         {
             throw new ContainerException($"state of container {Id} is corrupt: {e.Message}");
         }
