@@ -38,6 +38,31 @@ public class HostIntegrationTests
     }
 
     [Fact]
+    public void SelfJoinFilesAreTheTasksFilesAndApplySkipsWhatIsJoined()
+    {
+        using var cg = new TempCgroup();
+        var files = cg.Manager.SelfJoinFiles;
+        Assert.Equal(L.V1Hierarchies.Count, files.Count);
+        for (int i = 0; i < files.Count; i++)
+        {
+            Assert.Equal(L.V1Hierarchies[i].MountPoint + cg.Path + "/tasks", files[i].Path);
+            Assert.Equal(files[i].Path, new FileInfo($"/proc/self/fd/{files[i].Fd}").LinkTarget);
+        }
+        Assert.Same(files, cg.Manager.SelfJoinFiles);  // opened once
+
+        var p = cg.Start("sleep", "300");
+        string pid = p.Id.ToString();
+        bool InV1() => File.ReadAllLines(L.V1Hierarchies[0].MountPoint + cg.Path + "/cgroup.procs").Contains(pid);
+        // The child said it joined its v1 cgroups itself: Apply must leave v1 alone (and place it in the unified tree).
+        cg.Manager.Apply(p.Id, CgroupJoined.V1);
+        Assert.False(InV1());
+        if (L.UnifiedMount is not null)
+            Assert.Contains(pid, File.ReadAllLines(L.UnifiedMount + cg.Path + "/cgroup.procs"));
+        cg.Manager.Apply(p.Id);
+        Assert.True(InV1());
+    }
+
+    [Fact]
     public void NestedPathRemovesIntermediateDirsButNotCsrun()
     {
         string parent = "/csrun/test-" + Guid.NewGuid().ToString("N")[..16];
