@@ -230,6 +230,8 @@ struct csr_child {
 enum csr_phase {
     CSR_PHASE_MOUNTS = 1,
     CSR_PHASE_FINISH = 2,
+    /* MOUNTS then FINISH in one resume, for a caller with no prestart/createRuntime hooks: one round trip. */
+    CSR_PHASE_ALL = 3,
 };
 
 int csr_spawn(const struct csr_plan *plan, struct csr_child *child, struct csr_error *error);

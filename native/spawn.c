@@ -9,7 +9,7 @@
  *   child -> parent  PID      (only with a double fork) pid of the real init, from the intermediate
  *   child -> parent  READY    namespaces joined/created; the caller may now place the pid in cgroups
  *   parent -> child  RESUME   phase + state length, then the state data packets
- *   child -> parent  OK       mounts phase done
+ *   child -> parent  OK       mounts phase done (none after RESUME(ALL): the child goes on to finish)
  *   child -> parent  CREATED  finish phase done; the child waits for EOF (csr_child_release), then
  *                             for the exec fifo, then execs
  *   child -> parent  ERROR    step + errno; the child exits right after sending it
@@ -163,7 +163,7 @@ _Noreturn void csr_child_fail(struct csr_ctx *c)
 
 /* Blocks for RESUME(phase) and receives the state JSON into plan->state_buf. EOF means the parent
  * is gone (or aborted us): exit quietly. */
-static void child_wait_resume(struct csr_ctx *c, int phase)
+static int child_wait_resume(struct csr_ctx *c, int phase)
 {
     const struct csr_plan *p = c->plan;
     struct csr_msg m;
@@ -174,7 +174,8 @@ static void child_wait_resume(struct csr_ctx *c, int phase)
         csr_err(&c->err, errno, "read from sync channel", NULL);
         csr_child_fail(c);
     }
-    if (m.type != CSR_MSG_RESUME || m.arg != phase) {
+    /* CSR_PHASE_ALL may stand for MOUNTS (the caller has no hooks to run in between). */
+    if (m.type != CSR_MSG_RESUME || (m.arg != phase && !(phase == CSR_PHASE_MOUNTS && m.arg == CSR_PHASE_ALL))) {
         csr_err(&c->err, EPROTO, "sync channel: unexpected message while waiting for resume", NULL);
         csr_child_fail(c);
     }
@@ -211,6 +212,7 @@ static void child_wait_resume(struct csr_ctx *c, int phase)
     c->state_len = p->state_buf ? strnlen(p->state_buf, (size_t)m.len) : 0;
     c->procstate = c->state_len < m.len ? p->state_buf + c->state_len + 1 : NULL;
     c->procstate_len = c->procstate ? (size_t)m.len - c->state_len - 1 : 0;
+    return m.arg;
 }
 
 static void child_send(struct csr_ctx *c, uint32_t type)
@@ -353,7 +355,7 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
     child_send(c, CSR_MSG_READY);
 
     /* ---- phase 1: mounts ---- */
-    child_wait_resume(c, CSR_PHASE_MOUNTS);
+    int phases = child_wait_resume(c, CSR_PHASE_MOUNTS);
     if (c->new_userns) {
         /* Dumpable until now so that an unprivileged caller could open our uid_map (runc does the same). */
         prctl(PR_SET_DUMPABLE, 0);
@@ -375,10 +377,12 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
         if (csr_setup_rootfs(c) < 0 || csr_setup_devices(c) < 0)
             csr_child_fail(c);
     }
-    child_send(c, CSR_MSG_OK);
+    if (phases != CSR_PHASE_ALL) {
+        child_send(c, CSR_MSG_OK);
+        child_wait_resume(c, CSR_PHASE_FINISH);
+    }
 
     /* ---- phase 2: finish ---- */
-    child_wait_resume(c, CSR_PHASE_FINISH);
     /* createContainer hooks: container namespaces, but still the runtime's root (before pivot). */
     if (csr_run_hooks(plan->create_container_hooks, plan->n_create_container_hooks, plan->state_buf,
                       c->state_len, &c->err) < 0)
@@ -679,11 +683,13 @@ int csr_child_resume(struct csr_child *child, int phase, const char *state_json,
         csr_err(error, EBADF, "csr_child_resume: container init is not waiting", NULL);
         return -1;
     }
-    if (phase != CSR_PHASE_MOUNTS && phase != CSR_PHASE_FINISH) {
+    if (phase != CSR_PHASE_MOUNTS && phase != CSR_PHASE_FINISH && phase != CSR_PHASE_ALL) {
         csr_err(error, EINVAL, "csr_child_resume: bad phase", NULL);
         goto fail;
     }
-    const char *when = phase == CSR_PHASE_MOUNTS ? "while setting up mounts" : "while finishing setup";
+    const char *when = phase == CSR_PHASE_MOUNTS   ? "while setting up mounts"
+                       : phase == CSR_PHASE_FINISH ? "while finishing setup"
+                                                   : "while setting up the container";
     if (!state_json)
         state_len = 0;
     if (send_msg(child->sync_fd, CSR_MSG_RESUME, phase, 0, state_len, NULL) < 0)

@@ -182,12 +182,21 @@ public sealed partial class ContainerRuntime
             byte[] json = HookRunner.StateJson(state);
             // With a seccomp listener the child also needs the container process state, after a NUL.
             if (listener is not null) json = [.. json, 0, .. Csrun.Engine.State.StateJson.WriteProcessState(state, seccomp!.ListenerMetadata)];
-            Resume(&child, NativeMethods.PhaseMounts, json);
-            PhaseTimer.Mark("child mounts");
-            HookRunner.Run(spec.Hooks?.Prestart, "prestart", state);
-            HookRunner.Run(spec.Hooks?.CreateRuntime, "createRuntime", state);
-            Resume(&child, NativeMethods.PhaseFinish, json);
-            PhaseTimer.Mark("child finish");
+            if (spec.Hooks?.Prestart is { Count: > 0 } || spec.Hooks?.CreateRuntime is { Count: > 0 })
+            {
+                Resume(&child, NativeMethods.PhaseMounts, json);
+                PhaseTimer.Mark("child mounts");
+                HookRunner.Run(spec.Hooks?.Prestart, "prestart", state);
+                HookRunner.Run(spec.Hooks?.CreateRuntime, "createRuntime", state);
+                Resume(&child, NativeMethods.PhaseFinish, json);
+                PhaseTimer.Mark("child finish");
+            }
+            else
+            {
+                // No hooks to run between the phases: one round trip through both.
+                Resume(&child, NativeMethods.PhaseAll, json);
+                PhaseTimer.Mark("child setup");
+            }
             // The child sent the master before it reported "created".
             if (console is not null && o.ConsoleSocket is null) ptyMaster = console.ReceiveMaster();
             dir.Save();

@@ -93,8 +93,7 @@ public sealed partial class ContainerRuntime
             if (rc != 0) throw Fail(err);
             spawned = true;
             cgroup?.Apply(child.Pid, Joined(opts, child));
-            Resume(&child, NativeMethods.PhaseMounts, json);
-            Resume(&child, NativeMethods.PhaseFinish, json);
+            Resume(&child, NativeMethods.PhaseAll, json);
             // The child sent the master before it reported "created".
             if (console is not null && consoleSocket is null) ptyMaster = console.ReceiveMaster();
             NativeMethods.Release(&child);

@@ -172,7 +172,7 @@ internal static unsafe partial class NativeMethods
 {
     private const string Lib = "csrun_native";
     public const uint AbiVersion = 1;
-    public const int PhaseMounts = 1, PhaseFinish = 2;
+    public const int PhaseMounts = 1, PhaseFinish = 2, PhaseAll = 3;
 
     [LibraryImport(Lib, EntryPoint = "csr_spawn")]
     public static partial int Spawn(CsrPlan* plan, CsrChild* child, CsrError* error);
