@@ -63,8 +63,10 @@ $(CSRUN): $(NATIVE_OUT)/libcsrun_native.a $(CS_SRC)
 
 # csrund (the CRI daemon) is ASP.NET Core: published framework-dependent as one single-file executable,
 # run by the machine's .NET runtime rather than NativeAOT.
+# It carries libcsrun_native.so into $(BIN): rebuilt when that changes, and published after csrun, whose AOT
+# publish into the same directory drops the shared library.
 csrund: $(CSRUND)
-$(CSRUND): $(CS_SRC) $(wildcard src/Csrun.Cri/Protos/*.proto)
+$(CSRUND): $(NATIVE_OUT)/libcsrun_native.so $(CSRUN) $(CS_SRC) $(wildcard src/Csrun.Cri/Protos/*.proto)
 	$(DOTNET) publish src/Csrun.Daemon/Csrun.Daemon.csproj -c $(CONFIG) -o $(BIN) --nologo -v quiet -p:PublishSingleFile=true
 	@rm -f $(BIN)/*.pdb
 

@@ -444,15 +444,12 @@ static int bind_mount(struct csr_ctx *c, const char *src, const char *dest, uint
     return finish_mount(c, src, dest, 1, flags, clear_flags, propagation);
 }
 
-/* A plain filesystem mount at dest (no remount logic needed: flags apply directly). */
-static int fs_mount(struct csr_ctx *c, const char *source, const char *dest, const char *fstype,
-                    unsigned long flags, const char *data)
+/* Mounts fstype on the O_PATH fd (closed here) through its /proc/self/fd link; dest names it in errors. */
+static int mount_on_fd(struct csr_ctx *c, int fd, const char *source, const char *dest, const char *fstype,
+                       unsigned long flags, const char *data)
 {
-    int fd = csr_resolve_in_root(c->root_fd, dest, CSR_CREATE_DIR, &c->err);
-    if (fd < 0)
-        return -1;
     char pfd[32];
-    int r = mount(source, csr_procfd(pfd, fd), fstype, flags & ~(unsigned long)(CSR_MS_PROPAGATION | MS_BIND), data);
+    int r = mount(source, csr_procfd(pfd, fd), fstype, flags, data);
     int rerr = errno;
     close(fd);
     if (r < 0) {
@@ -461,6 +458,16 @@ static int fs_mount(struct csr_ctx *c, const char *source, const char *dest, con
         return -1;
     }
     return 0;
+}
+
+/* A plain filesystem mount at dest (no remount logic needed: flags apply directly). */
+static int fs_mount(struct csr_ctx *c, const char *source, const char *dest, const char *fstype,
+                    unsigned long flags, const char *data)
+{
+    int fd = csr_resolve_in_root(c->root_fd, dest, CSR_CREATE_DIR, &c->err);
+    if (fd < 0)
+        return -1;
+    return mount_on_fd(c, fd, source, dest, fstype, flags & ~(unsigned long)(CSR_MS_PROPAGATION | MS_BIND), data);
 }
 
 /* A filesystem mounted on a new directory `name` in dfd, a directory this process just mounted (so
@@ -477,16 +484,7 @@ static int mount_in(struct csr_ctx *c, int dfd, const char *name, const char *de
         csr_err(&c->err, errno, "resolve ", dest, " in rootfs", NULL);
         return -1;
     }
-    char pfd[32];
-    int r = mount(fstype, csr_procfd(pfd, fd), fstype, flags, data);
-    int rerr = errno;
-    close(fd);
-    if (r < 0) {
-        csr_err(&c->err, rerr, "mount ", fstype, " on ", dest, NULL);
-        errno = rerr;
-        return -1;
-    }
-    return 0;
+    return mount_on_fd(c, fd, fstype, dest, fstype, flags, data);
 }
 
 static int join_path(char *out, size_t cap, const char *a, const char *b)
