@@ -7,10 +7,27 @@ namespace Csrun.Cgroups;
 internal static class CgroupDirs
 {
     /// <summary>Calls visit(parentDir, dir, created) for every level of path below mount, top down, creating the
-    /// directories that do not exist yet. beforeCreate(parentDir) runs before a level is made; without it a level
-    /// is simply mkdir'ed (EEXIST: it was there), one system call instead of a stat and a mkdir.</summary>
-    public static void Create(string mount, string path, Action<string>? beforeCreate, Action<string, string, bool>? visit)
+    /// directories that do not exist yet; visit returns false when dir vanished under it. beforeCreate(parentDir)
+    /// runs before a level is made; without it a level is simply mkdir'ed (EEXIST: it was there), one system
+    /// call instead of a stat and a mkdir.</summary>
+    public static void Create(string mount, string path, Action<string>? beforeCreate, Func<string, string, bool, bool>? visit)
     {
+        // Another container's delete removes the empty parents it leaves (RemoveEmptyParents): a parent seen a
+        // moment ago can be gone when its child is made (ENOENT), or a level just made can be gone before visit
+        // fills it. The walk then starts again from the top; visit is idempotent for levels that already exist.
+        for (int attempt = 1; ; attempt++)
+        {
+            if (TryCreate(mount, path, beforeCreate, visit, out string? missing)) return;
+            if (attempt == 8)
+                throw new CgroupException($"create cgroup: mkdir {missing}: {Errno.Describe(Libc.ENOENT)}",
+                    new ErrnoException($"mkdir {missing}", Libc.ENOENT));
+        }
+    }
+
+    /// <summary>False, with the directory it could not make or fill, when a level vanished under it.</summary>
+    private static bool TryCreate(string mount, string path, Action<string>? beforeCreate, Func<string, string, bool, bool>? visit, out string? missing)
+    {
+        missing = null;
         string dir = mount;
         int start = 1;
         while (start <= path.Length)
@@ -20,7 +37,7 @@ internal static class CgroupDirs
             string parent = dir;
             dir = mount + path[..end];
             start = end + 1;
-            bool created;
+            bool? created;
             if (beforeCreate is null) created = Mkdir(dir);
             else if (Directory.Exists(dir)) created = false;
             else
@@ -28,16 +45,22 @@ internal static class CgroupDirs
                 beforeCreate(parent);
                 created = Mkdir(dir);
             }
-            visit?.Invoke(parent, dir, created);
+            if (created is null || (visit is not null && !visit(parent, dir, created.Value)))
+            {
+                missing = dir;
+                return false;
+            }
         }
+        return true;
     }
 
-    /// <summary>True when made, false when it existed.</summary>
-    private static bool Mkdir(string dir)
+    /// <summary>True when made, false when it existed, null when its parent does not exist (any more).</summary>
+    private static bool? Mkdir(string dir)
     {
         if (Libc.Mkdir(dir, 0x1ed /* 0755 */) == 0) return true;
         int errno = Errno.Last;
         if (errno == Libc.EEXIST) return false;
+        if (errno == Libc.ENOENT) return null;
         throw new CgroupException($"create cgroup: mkdir {dir}: {Errno.Describe(errno)}", new ErrnoException($"mkdir {dir}", errno));
     }
 

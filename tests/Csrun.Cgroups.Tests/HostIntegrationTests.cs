@@ -83,6 +83,49 @@ public class HostIntegrationTests
     }
 
     [Fact]
+    public void CreateRacesTheDeleteOfASiblingThatRemovesTheSharedParent()
+    {
+        // Pods share csrun/pods: one pod's delete removes the parent it left empty while another pod's create
+        // walks through it, so the create's mkdir of its own level can meet ENOENT.
+        string parent = "/csrun/test-" + Guid.NewGuid().ToString("N")[..16];
+        var errors = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+        void Churn(int worker)
+        {
+            for (int i = 0; i < 150; i++)
+            {
+                var m = CgroupManager.Create(L, $"{parent}/shared/leaf-{worker}-{i}");
+                try
+                {
+                    m.Create();
+                }
+                catch (Exception e)
+                {
+                    errors.Enqueue(e);
+                }
+                finally
+                {
+                    m.Destroy();
+                    m.Dispose();
+                }
+            }
+        }
+        try
+        {
+            var threads = Enumerable.Range(0, 3).Select(w => new Thread(() => Churn(w))).ToList();
+            threads.ForEach(t => t.Start());
+            threads.ForEach(t => t.Join());
+            Assert.True(errors.IsEmpty, string.Join("\n", errors.Select(e => e.Message).Distinct()));
+            Assert.False(Directory.Exists(V1Dir("memory", parent)));
+        }
+        finally
+        {
+            // Whatever a failed run left: Destroy removes the tree below parent, deepest first, in every hierarchy.
+            using var rest = CgroupManager.Create(L, parent);
+            rest.Destroy();
+        }
+    }
+
+    [Fact]
     public void SetsMemoryInBothOrders()
     {
         using var cg = new TempCgroup();

@@ -77,8 +77,9 @@ public sealed class StreamingTests : IAsyncLifetime
         var streams = await OpenStreams(session, "error", "stdin", "stdout", "resize");
         var (error, stdin, stdout, resize) = (streams[0], streams[1], streams[2], streams[3]);
         await resize.WriteAsync("{\"Width\":123,\"Height\":45}"u8.ToArray());
-        await Task.Delay(200);
-        await stdin.WriteAsync("stty size; tty; exit 4\n"u8.ToArray());
+        // The resize and stdin streams are served apart: the shell waits (a bounded while) for the size to land.
+        // The tty echoes this line back, so it never spells the size the assertion looks for.
+        await stdin.WriteAsync("for i in $(seq 200); do [ \"$(stty size)\" = \"45 $((100 + 23))\" ] && break; sleep 0.05; done; stty size; tty; exit 4\n"u8.ToArray());
         string output = await ReadAll(stdout.Input);
         Assert.Contains("45 123", output);
         Assert.Contains("/dev/pts/", output);

@@ -41,21 +41,28 @@ public sealed partial class CgroupV1Manager : ICgroupManager, IResourceWriter
         for (int i = 0; i < _hierarchies.Length; i++)
         {
             // A new cpuset cgroup starts with empty cpus/mems and refuses tasks (ENOSPC) until they are filled.
-            Action<string, string, bool>? visit = _hierarchies[i].Has("cpuset") ? InheritCpuset : null;
+            Func<string, string, bool, bool>? visit = _hierarchies[i].Has("cpuset") ? InheritCpuset : null;
             CgroupDirs.Create(_hierarchies[i].MountPoint, Path, null, visit);
         }
     }
 
-    private static void InheritCpuset(string parent, string dir, bool created)
+    /// <summary>False when dir (or its parent) vanished meanwhile: a sibling's delete removed it while still empty.</summary>
+    private static bool InheritCpuset(string parent, string dir, bool created)
     {
         foreach (string file in (ReadOnlySpan<string>)["cpuset.cpus", "cpuset.mems"])
         {
             // A directory just made is empty (unless the parent has cgroup.clone_children, which copying keeps right).
             string? own = created ? null : CgroupFile.TryRead(dir + "/" + file);
             if (own is not null && own.AsSpan().Trim().Length > 0) continue;
-            string value = CgroupFile.Read(parent + "/" + file, "create cgroup").Trim();
-            if (value.Length > 0) CgroupFile.Write(dir, file, value, "create cgroup");
+            string? value = CgroupFile.TryRead(parent + "/" + file)?.Trim();
+            if (value is null) return false;
+            if (value.Length == 0) continue;
+            string path = dir + "/" + file;
+            int errno = CgroupFile.TryWrite(path, System.Text.Encoding.ASCII.GetBytes(value));
+            if (errno is Libc.ENOENT or Libc.ENODEV) return false; // ENODEV: removed between open and write
+            if (errno != 0) throw CgroupFile.WriteError("create cgroup", path, errno);
         }
+        return true;
     }
 
     public IReadOnlyList<CgroupJoinFile> SelfJoinFiles
