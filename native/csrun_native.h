@@ -250,6 +250,16 @@ void csr_child_abort(struct csr_child *child);
 int csr_run_hook(const struct csr_hook *hook, const char *state_json, size_t state_len,
                  struct csr_error *error);
 
+/* Signal forwarding for a foreground run/exec (one target per process):
+ *   csr_forward_signals(sigs, n)   catches sigs from now on (callable again to add more); held until...
+ *   csr_forward_signals_to(pid)    ...the target: the held ones are sent, then each as it comes, through a
+ *                                  pidfd (never to a recycled pid);
+ *   csr_forward_signals_stop()     puts the previous dispositions back and drops anything held.
+ * Return 0, or -1 with error filled. */
+int csr_forward_signals(const int *sigs, int n, struct csr_error *error);
+int csr_forward_signals_to(int pid, struct csr_error *error);
+void csr_forward_signals_stop(void);
+
 #ifdef __cplusplus
 }
 #endif

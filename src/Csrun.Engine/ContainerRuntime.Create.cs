@@ -43,6 +43,8 @@ public sealed partial class ContainerRuntime
     {
         // A pid-namespace join double-forks: the real init is our grandchild, reparented to us as subreaper.
         Libc.Prctl(Libc.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+        // Until the end, cleanup included: a ^C after the container exited must not cut the delete short.
+        using var signals = SignalForwarder.Start();
         int pid;
         ContainerRecord record;
         int ptyMaster;
@@ -53,8 +55,9 @@ public sealed partial class ContainerRuntime
         }
         int status;
         using (var tty = ptyMaster >= 0 ? new TtyProxy(ptyMaster) : null)
-        using (SignalForwarder.Forward(pid, withWinch: tty is null))
         {
+            if (tty is null) signals.AlsoWindowChanges();
+            signals.To(pid);
             HookRunner.RunAll(record.Poststart, "poststart", OciState(record, ContainerStatus.Running));
             status = WaitExit(pid);
             PhaseTimer.Mark("wait exit");

@@ -25,11 +25,19 @@ public sealed partial class ContainerRuntime
     /// </summary>
     public int Exec(string id, Func<Oci.Process, Oci.Process> edit, bool detach, string? pidFile, string? consoleSocket = null)
     {
-        if (!detach) Libc.Prctl(Libc.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+        if (detach)
+        {
+            int child = SpawnExec(id, edit, consoleSocket, StdioFds.Inherit, directChild: false, out _);
+            if (pidFile is not null) WritePidFile(pidFile, child);
+            return 0;
+        }
+        Libc.Prctl(Libc.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+        using var signals = SignalForwarder.Start();
+        signals.AlsoWindowChanges();
         int pid = SpawnExec(id, edit, consoleSocket, StdioFds.Inherit, directChild: false, out _);
         if (pidFile is not null) WritePidFile(pidFile, pid);
-        if (detach) return 0;
-        using (SignalForwarder.Forward(pid)) return WaitExit(pid);
+        signals.To(pid);
+        return WaitExit(pid);
     }
 
     /// <summary>

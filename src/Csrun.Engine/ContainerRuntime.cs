@@ -57,30 +57,51 @@ public sealed partial class ContainerRuntime(string root, bool systemdCgroup = f
         CgroupOf(r) ?? throw new ContainerException($"container {r.Id} has no cgroup (a rootless container without a delegated cgroup)");
 }
 
-/// <summary>`run` in the foreground passes the signals it receives on to the container's init, as runc does.</summary>
-internal sealed class SignalForwarder : IDisposable
+/// <summary>`run` and `exec` in the foreground pass the signals they receive on to the container's process, as
+/// runc does. Started before the process exists (signals are held until <see cref="To"/>), so none takes its
+/// default action on the runtime in between. A native handler (native/forward.c): PosixSignalRegistration
+/// would start a handler thread and set up the terminal on every start.</summary>
+internal sealed unsafe class SignalForwarder : IDisposable
 {
-    private static readonly int[] Forwarded = [1, 2, 3, 10, 12, 15, 28, 18]; // HUP INT QUIT USR1 USR2 TERM WINCH CONT
-    private readonly List<PosixSignalRegistration> _regs = [];
+    private const int SIGWINCH = 28;
+    private static readonly int[] Forwarded = [1, 2, 3, 10, 12, 15, 18]; // HUP INT QUIT USR1 USR2 TERM CONT
 
-    /// <param name="withWinch">False with a terminal: the pty itself tells its foreground process about size changes.</param>
-    public static SignalForwarder Forward(int pid, bool withWinch = true)
+    private SignalForwarder()
+    {
+    }
+
+    public static SignalForwarder Start()
     {
         var f = new SignalForwarder();
-        foreach (int sig in Forwarded)
+        try
         {
-            if (sig == 28 && !withWinch) continue;
-            f._regs.Add(PosixSignalRegistration.Create((PosixSignal)sig, ctx =>
-            {
-                ctx.Cancel = true;
-                Libc.Kill(pid, sig);
-            }));
+            Catch(Forwarded);
+        }
+        catch
+        {
+            f.Dispose();
+            throw;
         }
         return f;
     }
 
-    public void Dispose()
+    /// <summary>Without a terminal: with one, the pty itself tells its foreground process about size changes.</summary>
+    public void AlsoWindowChanges() => Catch([SIGWINCH]);
+
+    public void To(int pid)
     {
-        foreach (var r in _regs) r.Dispose();
+        CsrError err;
+        if (NativeMethods.ForwardSignalsTo(pid, &err) != 0) throw new ContainerException(HookRunner.Describe(err));
     }
+
+    private static void Catch(ReadOnlySpan<int> sigs)
+    {
+        CsrError err;
+        fixed (int* p = sigs)
+        {
+            if (NativeMethods.ForwardSignals(p, sigs.Length, &err) != 0) throw new ContainerException(HookRunner.Describe(err));
+        }
+    }
+
+    public void Dispose() => NativeMethods.StopForwardingSignals();
 }

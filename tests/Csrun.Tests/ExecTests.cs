@@ -91,6 +91,19 @@ public class ExecTests
     }
 
     [Fact]
+    public void Exec_forwards_signals_it_receives_to_the_process()
+    {
+        using var sb = new Sandbox();
+        string id = StartSleeper(sb);
+        string output = Path.Combine(sb.Dir, "exec.out");
+        var r = Sandbox.Run("/bin/sh", ["-c",
+            $"{TestEnv.CsrunBinary} --root {sb.Root} exec {id} sh -c \"trap 'echo got-usr1; exit 7' USR1; echo ready; while true; do sleep 0.1; done\" > {output} & p=$!; " +
+            $"for i in $(seq 1 200); do grep -q ready {output} && break; sleep 0.05; done; kill -USR1 $p; wait $p"], TimeSpan.FromSeconds(60));
+        Assert.True(r.ExitCode == 7, r.ToString());
+        Assert.Contains("got-usr1", File.ReadAllText(output));
+    }
+
+    [Fact]
     public void Exec_errors_are_clear()
     {
         using var sb = new Sandbox();

@@ -224,4 +224,22 @@ public class SignalForwardingTests
         Assert.Contains("got-usr1", r.Stdout);
         Leaks.AssertNothingLeft(sb, id);
     }
+
+    [Fact]
+    public void A_signal_before_the_container_runs_is_held_and_delivered_once_it_does()
+    {
+        using var sb = new Sandbox();
+        string id = sb.NewId();
+        // The createRuntime hook is run's child: it signals run while the container is still being set up.
+        // Run must not die of it (that would leave the container behind) but pass it on once the process runs.
+        // No pid namespace: as a namespace's init, sleep would ignore USR1.
+        string bundle = sb.Bundle(s =>
+        {
+            s.Linux!.Namespaces!.RemoveAll(n => n.Type == "pid");
+            s.Hooks = new Csrun.Oci.Hooks { CreateRuntime = [new Csrun.Oci.Hook { Path = "/bin/sh", Args = ["sh", "-c", "kill -USR1 $PPID"] }] };
+        }, "sleep", "300");
+        var r = sb.Csrun("run", "--bundle", bundle, id);
+        Assert.True(r.ExitCode == 138, r.ToString()); // sleep ended by USR1: 128 + 10
+        Leaks.AssertNothingLeft(sb, id);
+    }
 }

@@ -127,6 +127,30 @@ public class StateJsonTests
     }
 
     [Theory]
+    [InlineData("plain")]
+    [InlineData("q\"uote and back\\slash")]
+    [InlineData("new\nline\ttab\r\b\f and \u0001\u001f")]
+    [InlineData("<html> & 'x' + `y`")]
+    [InlineData("héllo wörld ✓ 😀")]
+    [InlineData("lone {hi} high, lone {lo} low")] // lone surrogate halves, put in here: test names must be valid UTF-16
+    public void State_json_strings_round_trip_with_only_the_escapes_json_needs(string value)
+    {
+        value = value.Replace("{hi}", "\ud800").Replace("{lo}", "\udc00");
+        var s = new Csrun.Oci.ContainerState { Id = "x", Status = "creating", Bundle = value, Annotations = new() { [value] = value } };
+        byte[] bytes = Csrun.Engine.State.StateJson.Write(s);
+        var doc = System.Text.Json.JsonDocument.Parse(bytes).RootElement;
+        // A lone surrogate half cannot be written as UTF-8: it becomes U+FFFD, as with the default encoder.
+        string expected = value.Replace('\ud800', '\ufffd').Replace('\udc00', '\ufffd');
+        Assert.Equal(expected, doc.GetProperty("bundle").GetString());
+        Assert.Equal(expected, doc.GetProperty("annotations").GetProperty(expected).GetString());
+        string raw = System.Text.Encoding.UTF8.GetString(bytes);
+        // Non-ASCII and HTML-sensitive characters stay as they are (UTF-8), unlike JavaScriptEncoder.Default.
+        if (value.Contains('é')) Assert.Contains("héllo wörld ✓ 😀", raw);
+        if (value.Contains('<')) Assert.Contains("<html> & 'x' + `y`", raw);
+        if (value.Contains('\n')) Assert.Contains("new\\nline\\ttab\\r\\b\\f and \\u0001\\u001f", raw);
+    }
+
+    [Theory]
     [InlineData("")]
     [InlineData("[]")]
     [InlineData("{\"pid\":\"12\"}")]

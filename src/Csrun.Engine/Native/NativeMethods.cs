@@ -191,4 +191,13 @@ internal static unsafe partial class NativeMethods
 
     [LibraryImport(Lib, EntryPoint = "csr_run_hook")]
     public static partial int RunHook(CsrHook* hook, byte* stateJson, nuint stateLen, CsrError* error);
+
+    [LibraryImport(Lib, EntryPoint = "csr_forward_signals")]
+    public static partial int ForwardSignals(int* sigs, int n, CsrError* error);
+
+    [LibraryImport(Lib, EntryPoint = "csr_forward_signals_to")]
+    public static partial int ForwardSignalsTo(int pid, CsrError* error);
+
+    [LibraryImport(Lib, EntryPoint = "csr_forward_signals_stop")]
+    public static partial void StopForwardingSignals();
 }

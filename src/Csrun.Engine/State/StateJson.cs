@@ -11,10 +11,12 @@ namespace Csrun.Engine.State;
 /// </summary>
 internal static class StateJson
 {
+    private static readonly JsonWriterOptions Options = new() { Encoder = MinimalJsonEncoder.Instance };
+
     public static byte[] Write(ContainerState s)
     {
         var buf = new ArrayBufferWriter<byte>(512);
-        using (var w = new Utf8JsonWriter(buf))
+        using (var w = new Utf8JsonWriter(buf, Options))
         {
             w.WriteStartObject();
             w.WriteString("ociVersion"u8, s.OciVersion);
@@ -32,7 +34,7 @@ internal static class StateJson
     public static byte[] WriteProcessState(ContainerState s, string? metadata)
     {
         var buf = new ArrayBufferWriter<byte>(512);
-        using (var w = new Utf8JsonWriter(buf))
+        using (var w = new Utf8JsonWriter(buf, Options))
         {
             w.WriteStartObject();
             w.WriteString("ociVersion"u8, s.OciVersion);
@@ -51,7 +53,7 @@ internal static class StateJson
     public static byte[] Write(ContainerRecord r)
     {
         var buf = new ArrayBufferWriter<byte>(1024);
-        using (var w = new Utf8JsonWriter(buf))
+        using (var w = new Utf8JsonWriter(buf, Options))
         {
             w.WriteStartObject();
             w.WriteString("id"u8, r.Id);
