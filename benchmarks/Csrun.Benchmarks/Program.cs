@@ -236,6 +236,11 @@ public static class Program
                 .WithUnrollFactor(1)         // ... and nothing batched
                 .WithEvaluateOverhead(false) // the overhead of an empty call is nanoseconds against milliseconds
                 .WithOutlierMode(OutlierMode.DontRemove) // keep slow runs: they are part of the distribution
+                // The harness itself should not compete with the runtime it times on a 2-core host: no
+                // background JIT tiering (re-compiles hot methods on a worker thread during the measured
+                // runs) and no background GC thread.
+                .WithEnvironmentVariables(new EnvironmentVariable("DOTNET_TieredCompilation", "0"))
+                .WithGcConcurrent(false)
                 .WithId("run");
             var config = ManualConfig.CreateEmpty()
                 .AddJob(job)
