@@ -219,8 +219,42 @@ static int path_has_prefix(const char *path, const char *prefix)
     return strncmp(path, prefix, n) == 0 && (path[n] == '/' || path[n] == '\0');
 }
 
+/* The host's cgroup mounts, read from mountinfo in the same pass that finds the rootfs's parent mount
+ * (one read for all the hierarchies). Entries that do not fit mark the table incomplete; lookups then
+ * read mountinfo again. Our own mounts come later in mountinfo than the host's, so the table is as
+ * good at the start of the rootfs setup as when the cgroup mount needs it. */
+struct cg_mount {
+    char superopts[256];
+    char root[1024];
+    char mountpoint[1024];
+    int v2;
+};
+static struct cg_mount cg_mounts[32];
+static int cg_n_mounts, cg_complete;
+
+/* Adds m to the table if it is a cgroup mount; clears *ok when it does not fit. */
+static void cg_table_add(const struct mi_entry *m, int *ok)
+{
+    if (!*ok || !m->fstype)
+        return;
+    int v2 = strcmp(m->fstype, "cgroup2") == 0;
+    if (!v2 && strcmp(m->fstype, "cgroup") != 0)
+        return;
+    struct cg_mount *t = &cg_mounts[cg_n_mounts];
+    if (cg_n_mounts == (int)(sizeof cg_mounts / sizeof cg_mounts[0]) ||
+        csr_strlcpy(t->superopts, m->superopts ? m->superopts : "", sizeof t->superopts) >= sizeof t->superopts ||
+        csr_strlcpy(t->root, m->root, sizeof t->root) >= sizeof t->root ||
+        csr_strlcpy(t->mountpoint, m->mountpoint, sizeof t->mountpoint) >= sizeof t->mountpoint) {
+        *ok = 0;
+        return;
+    }
+    t->v2 = v2;
+    cg_n_mounts++;
+}
+
 /* pivot_root refuses a new root whose parent mount is shared, and a shared parent would also
- * propagate our rootfs bind back to the host: make that parent private (as runc does). */
+ * propagate our rootfs bind back to the host: make that parent private (as runc does). The same
+ * pass over mountinfo fills the cgroup mount table. */
 static int make_rootfs_parent_private(const char *rootfs, struct csr_error *e)
 {
     struct csr_lines l;
@@ -230,11 +264,17 @@ static int make_rootfs_parent_private(const char *rootfs, struct csr_error *e)
     }
     char best[PATH_MAX] = "";
     size_t best_len = 0;
-    int best_shared = 0, truncated;
+    int best_shared = 0, truncated, cg_ok = 1;
+    cg_n_mounts = 0;
     char *line;
     while ((line = csr_lines_next(&l, &truncated)) != NULL) {
         struct mi_entry m;
-        if (parse_mountinfo_line(line, &m) < 0 || !path_has_prefix(rootfs, m.mountpoint))
+        if (truncated)
+            cg_ok = 0; /* its fstype and options are lost: the table would be incomplete */
+        if (parse_mountinfo_line(line, &m) < 0)
+            continue;
+        cg_table_add(&m, &cg_ok);
+        if (!path_has_prefix(rootfs, m.mountpoint))
             continue;
         size_t len = strlen(m.mountpoint);
         if (len >= best_len && len < sizeof best) { /* later entries stack on earlier ones */
@@ -244,6 +284,7 @@ static int make_rootfs_parent_private(const char *rootfs, struct csr_error *e)
         }
     }
     csr_lines_close(&l);
+    cg_complete = cg_ok;
     if (best_shared && mount(NULL, best, NULL, MS_PRIVATE, NULL) < 0) {
         csr_err(e, errno, "make parent mount of rootfs (", best, ") private", NULL);
         return -1;
@@ -269,52 +310,6 @@ static int opts_contain_all(const char *have, const char *want)
         want += wl + (we ? 1 : 0);
     }
     return 1;
-}
-
-/* The host's cgroup mounts, read from mountinfo once per cgroup mount point (one read instead of one
- * per hierarchy). Entries that do not fit mark the table incomplete; lookups then read mountinfo. */
-struct cg_mount {
-    char superopts[256];
-    char root[1024];
-    char mountpoint[1024];
-    int v2;
-};
-static struct cg_mount cg_mounts[32];
-static int cg_n_mounts, cg_complete;
-
-static void load_cgroup_mounts(void)
-{
-    struct csr_lines l;
-    cg_n_mounts = 0;
-    cg_complete = 0;
-    if (csr_lines_open(&l, "/proc/self/mountinfo") < 0)
-        return;
-    int truncated, ok = 1;
-    char *line;
-    while ((line = csr_lines_next(&l, &truncated)) != NULL) {
-        struct mi_entry m;
-        if (truncated) {
-            ok = 0;
-            continue;
-        }
-        if (parse_mountinfo_line(line, &m) < 0 || !m.fstype)
-            continue;
-        int v2 = strcmp(m.fstype, "cgroup2") == 0;
-        if (!v2 && strcmp(m.fstype, "cgroup") != 0)
-            continue;
-        struct cg_mount *t = &cg_mounts[cg_n_mounts];
-        if (cg_n_mounts == (int)(sizeof cg_mounts / sizeof cg_mounts[0]) ||
-            csr_strlcpy(t->superopts, m.superopts ? m.superopts : "", sizeof t->superopts) >= sizeof t->superopts ||
-            csr_strlcpy(t->root, m.root, sizeof t->root) >= sizeof t->root ||
-            csr_strlcpy(t->mountpoint, m.mountpoint, sizeof t->mountpoint) >= sizeof t->mountpoint) {
-            ok = 0;
-            break;
-        }
-        t->v2 = v2;
-        cg_n_mounts++;
-    }
-    csr_lines_close(&l);
-    cg_complete = ok;
 }
 
 /* Host directory of our cgroup in the hierarchy with controllers ctrls ("" = cgroup2), built from
@@ -510,7 +505,6 @@ static int mount_cgroup_v1(struct csr_ctx *c, const struct csr_mount *m)
 
     /* /proc/self/cgroup is small: read it whole. It reflects the cgroups the caller placed us in. */
     char cg[8192];
-    load_cgroup_mounts();
     /* The tmpfs was mounted just now and nothing else runs in the container yet: its directories are
      * made and opened relative to it, without resolving each path from the rootfs again. */
     int tmpfs_fd = csr_resolve_in_root(c->root_fd, dest, CSR_NO_CREATE, e);
