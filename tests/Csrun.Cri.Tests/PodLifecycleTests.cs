@@ -349,6 +349,15 @@ public sealed class PodLifecycleTests : IAsyncLifetime
         Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
         Assert.Contains("config.hostname", e.Status.Detail);
 
+        // The pod cgroup cannot be made after its parent was (the kernel refuses a newline in a cgroup's name,
+        // which would make /proc/PID/cgroup unparsable): nothing of either stays.
+        string badParent = Sh.UniqueName("csrt-parent-");
+        e = await Assert.ThrowsAsync<RpcException>(async () => await _bed.RunPodAsync(PodTestBed.PodConfig("cgfail",
+            c => c.Linux = new V1.LinuxPodSandboxConfig { CgroupParent = $"{badParent}/bad\nname" })));
+        Assert.Contains("create cgroup", e.Status.Detail);
+        Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(_bed.Dir.Path, "s", "pods")));
+        Assert.DoesNotContain(Directory.GetDirectories("/sys/fs/cgroup"), h => Directory.Exists($"{h}/csrun/{badParent}"));
+
         // A CNI chain that fails after the bridge plugin attached the pod: the chain is undone (no veth, no lease),
         // and so is everything before it.
         string broken = Path.Combine(_bed.Dir.Path, "net.d", "00-broken.conflist"), brokenBridge = _bed.Bridge + "b";

@@ -79,8 +79,9 @@ public sealed class PodSandboxService(CriOptions options, CriStore store, Networ
             pod.CgroupPath = PodCgroupPath(config.Linux?.CgroupParent, pod.Id);
             using (var cgroup = CgroupManager.Create(CgroupLayout.Host, pod.CgroupPath))
             {
-                cgroup.Create();
+                // Registered first: a Create that fails part-way has made some hierarchies' directories already.
                 undo.Push(() => DestroyCgroup(pod.CgroupPath));
+                cgroup.Create();
                 if (config.Linux?.Resources is { } res)
                     cgroup.Set(Containers.ContainerSpecBuilder.PodResources(res, config.Linux.Overhead));
                 if (nsOptions.Pid == NamespaceMode.Pod)
