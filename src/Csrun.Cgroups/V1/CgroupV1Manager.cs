@@ -54,12 +54,19 @@ public sealed partial class CgroupV1Manager : ICgroupManager, IResourceWriter
             // A directory just made is empty (unless the parent has cgroup.clone_children, which copying keeps right).
             string? own = created ? null : CgroupFile.TryRead(dir + "/" + file);
             if (own is not null && own.AsSpan().Trim().Length > 0) continue;
-            string? value = CgroupFile.TryRead(parent + "/" + file)?.Trim();
-            if (value is null) return false;
-            if (value.Length == 0) continue;
+            // ENOENT, or ENODEV for a cgroup removed between open and read/write: gone; anything else is an error.
+            string source = parent + "/" + file;
+            byte[]? bytes = CgroupFile.TryReadBytes(source, out int length, out int errno);
+            if (bytes is null)
+            {
+                if (errno is Libc.ENOENT or Libc.ENODEV) return false;
+                throw new CgroupException($"create cgroup: read {source}: {Errno.Describe(errno)}", new ErrnoException($"read {source}", errno));
+            }
+            ReadOnlySpan<byte> value = bytes.AsSpan(0, length).Trim(" \n\t"u8);
+            if (value.IsEmpty) continue;
             string path = dir + "/" + file;
-            int errno = CgroupFile.TryWrite(path, System.Text.Encoding.ASCII.GetBytes(value));
-            if (errno is Libc.ENOENT or Libc.ENODEV) return false; // ENODEV: removed between open and write
+            errno = CgroupFile.TryWrite(path, value);
+            if (errno is Libc.ENOENT or Libc.ENODEV) return false;
             if (errno != 0) throw CgroupFile.WriteError("create cgroup", path, errno);
         }
         return true;
