@@ -110,9 +110,12 @@ internal static unsafe class CgroupFile
     public static string Read(string path, string field)
     {
         byte[]? b = TryReadBytes(path, out int len, out int errno);
-        if (b is null) throw new CgroupException($"{field}: read {path}: {Errno.Describe(errno)}", new ErrnoException($"read {path}", errno));
+        if (b is null) throw ReadError(field, path, errno);
         return Encoding.UTF8.GetString(b, 0, len);
     }
+
+    public static CgroupException ReadError(string field, string path, int errno) =>
+        new($"{field}: read {path}: {Errno.Describe(errno)}", new ErrnoException($"read {path}", errno));
 
     /// <summary>First whitespace-delimited token as a number; "max" reads as -1 (unlimited).</summary>
     public static long? TryReadLong(string path)

@@ -25,17 +25,15 @@ public sealed partial class ContainerRuntime
     /// </summary>
     public int Exec(string id, Func<Oci.Process, Oci.Process> edit, bool detach, string? pidFile, string? consoleSocket = null)
     {
-        if (detach)
+        using var signals = detach ? null : SignalForwarder.Start();
+        if (signals is not null)
         {
-            int child = SpawnExec(id, edit, consoleSocket, StdioFds.Inherit, directChild: false, out _);
-            if (pidFile is not null) WritePidFile(pidFile, child);
-            return 0;
+            Libc.Prctl(Libc.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+            signals.AlsoWindowChanges();
         }
-        Libc.Prctl(Libc.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-        using var signals = SignalForwarder.Start();
-        signals.AlsoWindowChanges();
         int pid = SpawnExec(id, edit, consoleSocket, StdioFds.Inherit, directChild: false, out _);
         if (pidFile is not null) WritePidFile(pidFile, pid);
+        if (signals is null) return 0;
         signals.To(pid);
         return WaitExit(pid);
     }

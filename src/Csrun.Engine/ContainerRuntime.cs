@@ -40,7 +40,7 @@ public sealed partial class ContainerRuntime(string root, bool systemdCgroup = f
     private static ICgroupManager? CgroupOf(ContainerRecord r) =>
         string.IsNullOrEmpty(r.CgroupPath) ? null : CgroupManager.Create(CgroupLayout.Host, r.CgroupPath);
 
-    private static ContainerException Fail(in CsrError err) => new(HookRunner.Describe(err));
+    internal static ContainerException Fail(in CsrError err) => new(HookRunner.Describe(err));
 
     /// <summary>Lets the child run one setup phase. On failure the helper has killed and reaped it already,
     /// so the caller's later abort is a no-op.</summary>
@@ -91,7 +91,7 @@ internal sealed unsafe class SignalForwarder : IDisposable
     public void To(int pid)
     {
         CsrError err;
-        if (NativeMethods.ForwardSignalsTo(pid, &err) != 0) throw new ContainerException(HookRunner.Describe(err));
+        if (NativeMethods.ForwardSignalsTo(pid, &err) != 0) throw ContainerRuntime.Fail(err);
     }
 
     private static void Catch(ReadOnlySpan<int> sigs)
@@ -99,7 +99,7 @@ internal sealed unsafe class SignalForwarder : IDisposable
         CsrError err;
         fixed (int* p = sigs)
         {
-            if (NativeMethods.ForwardSignals(p, sigs.Length, &err) != 0) throw new ContainerException(HookRunner.Describe(err));
+            if (NativeMethods.ForwardSignals(p, sigs.Length, &err) != 0) throw ContainerRuntime.Fail(err);
         }
     }
 

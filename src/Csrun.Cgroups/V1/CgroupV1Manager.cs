@@ -60,7 +60,7 @@ public sealed partial class CgroupV1Manager : ICgroupManager, IResourceWriter
             if (bytes is null)
             {
                 if (errno is Libc.ENOENT or Libc.ENODEV) return false;
-                throw new CgroupException($"create cgroup: read {source}: {Errno.Describe(errno)}", new ErrnoException($"read {source}", errno));
+                throw CgroupFile.ReadError("create cgroup", source, errno);
             }
             ReadOnlySpan<byte> value = bytes.AsSpan(0, length).Trim(" \n\t"u8);
             if (value.IsEmpty) continue;
