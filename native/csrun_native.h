@@ -55,12 +55,15 @@
 extern "C" {
 #endif
 
-#define CSR_ABI_VERSION 1
+#define CSR_ABI_VERSION 2
 
-/* One namespace of the container. type is a CLONE_NEW* flag; path NULL means "create new". */
+/* One namespace of the container. type is a CLONE_NEW* flag; path NULL means "create new", unless fd is
+ * >= 0: a new namespace made ahead of time (csr_nsprep_fd) that the child joins instead of creating one. */
 struct csr_namespace {
     uint64_t type;
     const char *path;
+    int32_t fd;         /* -1, or a prepared net/ipc/uts namespace; only in a plan without a user namespace */
+    int32_t pad;
 };
 
 /* A mount in spec order. All flags are computed by managed code. */
@@ -235,6 +238,15 @@ enum csr_phase {
 };
 
 int csr_spawn(const struct csr_plan *plan, struct csr_child *child, struct csr_error *error);
+
+/* New net/ipc/uts namespaces made on a throwaway thread while the caller prepares the rest (nsprep.c):
+ *   csr_nsprep_start(types)   starts the thread; NULL when it cannot (the clone then creates them);
+ *   csr_nsprep_fd(p, type)    waits for the thread; the namespace's fd (O_CLOEXEC), or -1 if it failed;
+ *   csr_nsprep_free(p)        waits, closes the fds (the child has its own copies once spawned). */
+struct csr_nsprep;
+struct csr_nsprep *csr_nsprep_start(uint64_t types);
+int csr_nsprep_fd(struct csr_nsprep *p, uint64_t type);
+void csr_nsprep_free(struct csr_nsprep *p);
 int csr_child_resume(struct csr_child *child, int phase, const char *state_json, size_t state_len,
                      struct csr_error *error);
 void csr_child_release(struct csr_child *child);

@@ -231,7 +231,7 @@ static void child_join_namespaces(struct csr_ctx *c)
     int n = 0;
     for (int i = 0; i < p->n_namespaces; i++) {
         const struct csr_namespace *ns = &p->namespaces[i];
-        if (!ns->path)
+        if (!ns->path || ns->fd >= 0)
             continue;
         if (n == (int)(sizeof fds / sizeof fds[0])) {
             csr_err(&c->err, E2BIG, "too many namespaces to join", NULL);
@@ -248,7 +248,7 @@ static void child_join_namespaces(struct csr_ctx *c)
         int k = 0;
         for (int i = 0; i < p->n_namespaces; i++) {
             const struct csr_namespace *ns = &p->namespaces[i];
-            if (!ns->path)
+            if (!ns->path || ns->fd >= 0)
                 continue;
             int fd = fds[k++];
             int is_user = ns->type == CLONE_NEWUSER;
@@ -309,6 +309,18 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
             csr_err(&c->err, errno, "dup stdio", NULL);
             csr_child_fail(c);
         }
+    }
+    /* Namespaces made ahead of time (nsprep.c); never a user namespace, so the order does not matter.
+     * Closed right away: a prepared fd may sit among the preserved ones. */
+    for (int i = 0; i < plan->n_namespaces; i++) {
+        const struct csr_namespace *ns = &plan->namespaces[i];
+        if (ns->fd < 0)
+            continue;
+        if (setns(ns->fd, (int)ns->type) < 0) {
+            csr_err(&c->err, errno, "join new ", ns_name(ns->type), " namespace", NULL);
+            csr_child_fail(c);
+        }
+        close(ns->fd);
     }
     csr_close_inherited(3 + (plan->preserve_fds > 0 ? plan->preserve_fds : 0), sync_fd, plan->console_socket_fd,
                         plan->seccomp_listener_fd);
@@ -549,18 +561,27 @@ int csr_spawn(const struct csr_plan *plan, struct csr_child *child, struct csr_e
         return -1;
     }
 
-    uint64_t new_ns = 0, join_ns = 0;
+    uint64_t new_ns = 0, join_ns = 0, prepared_ns = 0;
     for (int i = 0; i < plan->n_namespaces; i++) {
         uint64_t t = plan->namespaces[i].type;
         if ((t & CSR_ALL_NS) == 0 || (t & (t - 1)) != 0) {
             csr_err(error, EINVAL, "csr_spawn: bad namespace type", NULL);
             return -1;
         }
-        if (plan->namespaces[i].path)
+        if (plan->namespaces[i].fd >= 0)
+            prepared_ns |= t;
+        else if (plan->namespaces[i].path)
             join_ns |= t;
         else
             new_ns |= t;
     }
+    /* A prepared namespace is owned by the initial user namespace: never right beside a user namespace. */
+    if ((prepared_ns & ~(uint64_t)(CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)) ||
+        (prepared_ns && ((new_ns | join_ns) & CLONE_NEWUSER))) {
+        csr_err(error, EINVAL, "csr_spawn: prepared namespace of a kind that must be created at clone", NULL);
+        return -1;
+    }
+    join_ns |= prepared_ns;
     int late_unshare = (join_ns & CLONE_NEWUSER) != 0;
     int double_fork = (join_ns & CLONE_NEWPID) || (late_unshare && (new_ns & CLONE_NEWPID));
     uint64_t clone_ns = late_unshare ? 0 : new_ns & ~(uint64_t)CLONE_NEWCGROUP;

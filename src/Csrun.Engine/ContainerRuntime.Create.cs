@@ -92,6 +92,8 @@ public sealed partial class ContainerRuntime
         string rootfs = SpecValidator.RootfsPath(spec, bundle);
         string cgroupPath = CgroupPaths.Resolve(spec.Linux?.CgroupsPath, o.Id, systemdCgroup);
         PhaseTimer.Mark("validate");
+        // Runs on the second core while the state dir, the cgroups and the plan are made.
+        using var prepared = PreparedNamespaces.Start(spec);
 
         var dir = _store.CreateNew(o.Id);
         ICgroupManager? cgroup = null;
@@ -152,7 +154,7 @@ public sealed partial class ContainerRuntime
                 ? FdChannel.Connect(seccomp.ListenerPath!, "linux.seccomp.listenerPath") : null;
             var opts = new LaunchOptions(o.Id, fifo, o.NoPivot, o.PreserveFds, cgroup?.CloneIntoCgroupFd ?? -1, !o.NoNewKeyring,
                 ConsoleFd: monitor is not null ? monitor.ConsoleFd : console?.Fd ?? -1, ListenerFd: listener?.Fd ?? -1, Stdio: monitor?.Stdio,
-                CgroupJoin: cgroup?.SelfJoinFiles);
+                CgroupJoin: cgroup?.SelfJoinFiles, Prepared: prepared);
             CsrPlan* plan = PlanBuilder.Build(arena, spec, bundle, rootfs, opts, 2 * probe.Length + 8192);
 
             PhaseTimer.Mark("plan");

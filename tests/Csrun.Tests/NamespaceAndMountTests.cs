@@ -45,6 +45,29 @@ public class NamespaceAndMountTests
     }
 
     [Fact]
+    public void Each_container_gets_a_fresh_network_and_ipc_namespace_and_sysfs_shows_its_own()
+    {
+        // The runtime makes these two on a second thread ahead of the clone (PreparedNamespaces): two
+        // containers must still never share one, and sysfs, mounted after the join, must show the new one.
+        using var sb = new Sandbox();
+        string bundle = sb.Bundle(null, "sh", "-c", "for n in net ipc; do readlink /proc/self/ns/$n; done; ls /sys/class/net");
+        var a = sb.RunContainer(bundle);
+        var b = sb.RunContainer(bundle);
+        Assert.True(a.ExitCode == 0, a.ToString());
+        Assert.True(b.ExitCode == 0, b.ToString());
+        string[] la = a.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries), lb = b.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(3, la.Length);
+        Assert.StartsWith("net:[", la[0]);
+        Assert.StartsWith("ipc:[", la[1]);
+        Assert.Equal("lo", la[2]);
+        Assert.Equal("lo", lb[2]);
+        Assert.NotEqual(la[0], lb[0]);
+        Assert.NotEqual(la[1], lb[1]);
+        Assert.NotEqual(Ns("net"), la[0]);
+        Assert.NotEqual(Ns("ipc"), la[1]);
+    }
+
+    [Fact]
     public void Joins_an_existing_network_namespace_by_path()
     {
         using var sb = new Sandbox();

@@ -60,6 +60,41 @@ public class UnitTests
     }
 
     [Fact]
+    public void Prepared_namespaces_are_new_ones_and_their_fds_close_on_dispose()
+    {
+        static string? Link(string path) => new FileInfo(path).LinkTarget;
+        var spec = DefaultSpec.Create();
+        int netFd, ipcFd;
+        string? net, ipc;
+        using (var prep = Csrun.Engine.Native.PreparedNamespaces.Start(spec))
+        {
+            Assert.NotNull(prep);
+            netFd = prep.Fd(Csrun.Linux.CloneFlags.CLONE_NEWNET);
+            ipcFd = prep.Fd(Csrun.Linux.CloneFlags.CLONE_NEWIPC);
+            Assert.True(netFd >= 0 && ipcFd >= 0, $"net fd {netFd}, ipc fd {ipcFd}");
+            Assert.Equal(-1, prep.Fd(Csrun.Linux.CloneFlags.CLONE_NEWPID));
+            net = Link($"/proc/self/fd/{netFd}");
+            ipc = Link($"/proc/self/fd/{ipcFd}");
+            Assert.StartsWith("net:[", net);
+            Assert.StartsWith("ipc:[", ipc);
+            Assert.NotEqual(Link("/proc/self/ns/net"), net);
+            Assert.NotEqual(Link("/proc/self/ns/ipc"), ipc);
+            // Only the throwaway thread moved: this one is still in the host's namespaces.
+            Assert.Equal(Link("/proc/self/ns/net"), Link("/proc/thread-self/ns/net"));
+        }
+        Assert.NotEqual(net, File.Exists($"/proc/self/fd/{netFd}") ? Link($"/proc/self/fd/{netFd}") : null);
+
+        // A user namespace owns the namespaces made with it: nothing is prepared then, nor without new ones.
+        var userns = DefaultSpec.Create();
+        userns.Linux!.Namespaces!.Add(new Csrun.Oci.LinuxNamespace { Type = "user" });
+        Assert.Null(Csrun.Engine.Native.PreparedNamespaces.Start(userns));
+        var joined = DefaultSpec.Create();
+        joined.Linux!.Namespaces!.RemoveAll(n => n.Type is "network" or "ipc");
+        joined.Linux.Namespaces.Add(new Csrun.Oci.LinuxNamespace { Type = "network", Path = "/proc/self/ns/net" });
+        Assert.Null(Csrun.Engine.Native.PreparedNamespaces.Start(joined));
+    }
+
+    [Fact]
     public void Default_spec_round_trips()
     {
         var spec = DefaultSpec.Create();

@@ -10,6 +10,8 @@ internal unsafe struct CsrNamespace
 {
     public ulong Type;
     public byte* Path;
+    public int Fd;
+    private readonly int _pad;
 }
 
 [StructLayout(LayoutKind.Sequential)]
@@ -171,11 +173,20 @@ internal struct CsrChild
 internal static unsafe partial class NativeMethods
 {
     private const string Lib = "csrun_native";
-    public const uint AbiVersion = 1;
+    public const uint AbiVersion = 2;
     public const int PhaseMounts = 1, PhaseFinish = 2, PhaseAll = 3;
 
     [LibraryImport(Lib, EntryPoint = "csr_spawn")]
     public static partial int Spawn(CsrPlan* plan, CsrChild* child, CsrError* error);
+
+    [LibraryImport(Lib, EntryPoint = "csr_nsprep_start")]
+    public static partial nint NsPrepStart(ulong types);
+
+    [LibraryImport(Lib, EntryPoint = "csr_nsprep_fd")]
+    public static partial int NsPrepFd(nint prep, ulong type);
+
+    [LibraryImport(Lib, EntryPoint = "csr_nsprep_free")]
+    public static partial void NsPrepFree(nint prep);
 
     [LibraryImport(Lib, EntryPoint = "csr_spawn_monitored")]
     public static partial int SpawnMonitored(CsrPlan* plan, byte** monitorArgv, int* keepFds, int nKeep, CsrChild* child, int* monitorPid, CsrError* error);

@@ -1,0 +1,42 @@
+using Csrun.Engine.Specs;
+using Csrun.Linux;
+
+namespace Csrun.Engine.Native;
+
+/// <summary>
+/// The container's new network and ipc namespaces, made on a throwaway native thread while this one
+/// creates cgroups and builds the plan (native/nsprep.c). Network namespace creation is the costliest
+/// step of a start on a small host; here it overlaps with work the runtime does anyway. When the thread
+/// could not make them, <see cref="Fd"/> is -1 and the clone creates them as before.
+/// </summary>
+internal sealed class PreparedNamespaces : IDisposable
+{
+    private const ulong Kinds = CloneFlags.CLONE_NEWNET | CloneFlags.CLONE_NEWIPC;
+    private nint _prep;
+
+    private PreparedNamespaces(nint prep) => _prep = prep;
+
+    /// <summary>Starts the thread for the spec's new network/ipc namespaces; null when there are none, or
+    /// when the spec has a user namespace (those must be owned by it, so the clone makes them).</summary>
+    public static PreparedNamespaces? Start(Oci.Spec spec)
+    {
+        var nss = spec.Linux?.Namespaces;
+        if (nss is null || nss.Exists(n => n.Type == "user")) return null;
+        ulong types = 0;
+        foreach (var n in nss)
+            if (string.IsNullOrEmpty(n.Path) && SpecValidator.NamespaceTypes.TryGetValue(n.Type, out ulong t)) types |= t & Kinds;
+        if (types == 0) return null;
+        nint prep = NativeMethods.NsPrepStart(types);
+        return prep == 0 ? null : new PreparedNamespaces(prep);
+    }
+
+    /// <summary>The prepared namespace of this CLONE_NEW* kind (waits for the thread), or -1.</summary>
+    public int Fd(ulong type) => _prep == 0 || (type & Kinds) == 0 ? -1 : NativeMethods.NsPrepFd(_prep, type);
+
+    public void Dispose()
+    {
+        if (_prep == 0) return;
+        NativeMethods.NsPrepFree(_prep);
+        _prep = 0;
+    }
+}
