@@ -249,6 +249,10 @@ int csr_nsprep_fd(struct csr_nsprep *p, uint64_t type);
 void csr_nsprep_free(struct csr_nsprep *p);
 int csr_child_resume(struct csr_child *child, int phase, const char *state_json, size_t state_len,
                      struct csr_error *error);
+/* csr_child_resume in two halves, so that the caller can do its own work while the child sets up. */
+int csr_child_resume_send(struct csr_child *child, int phase, const char *state_json, size_t state_len,
+                          struct csr_error *error);
+int csr_child_resume_wait(struct csr_child *child, int phase, struct csr_error *error);
 void csr_child_release(struct csr_child *child);
 /* csr_spawn under a monitor: a fork of the caller becomes the init's parent and subreaper, then execs
  * monitor_argv (NULL-terminated) with "--pid <init pid>" appended, keeping only keep_fds open. The child is

@@ -693,8 +693,15 @@ fail:
     return -1;
 }
 
-int csr_child_resume(struct csr_child *child, int phase, const char *state_json, size_t state_len,
-                     struct csr_error *error)
+static const char *resume_when(int phase)
+{
+    return phase == CSR_PHASE_MOUNTS   ? "while setting up mounts"
+           : phase == CSR_PHASE_FINISH ? "while finishing setup"
+                                       : "while setting up the container";
+}
+
+int csr_child_resume_send(struct csr_child *child, int phase, const char *state_json, size_t state_len,
+                          struct csr_error *error)
 {
     if (error) {
         error->err = 0;
@@ -708,9 +715,6 @@ int csr_child_resume(struct csr_child *child, int phase, const char *state_json,
         csr_err(error, EINVAL, "csr_child_resume: bad phase", NULL);
         goto fail;
     }
-    const char *when = phase == CSR_PHASE_MOUNTS   ? "while setting up mounts"
-                       : phase == CSR_PHASE_FINISH ? "while finishing setup"
-                                                   : "while setting up the container";
     if (!state_json)
         state_len = 0;
     if (send_msg(child->sync_fd, CSR_MSG_RESUME, phase, 0, state_len, NULL) < 0)
@@ -721,15 +725,35 @@ int csr_child_resume(struct csr_child *child, int phase, const char *state_json,
             goto dead;
         off += n;
     }
+    return 0;
 
+dead:
+    describe_death(child, error, resume_when(phase));
+fail:
+    csr_child_abort(child);
+    return -1;
+}
+
+int csr_child_resume_wait(struct csr_child *child, int phase, struct csr_error *error)
+{
+    if (error) {
+        error->err = 0;
+        error->step[0] = '\0';
+    }
+    if (!child || child->sync_fd < 0) {
+        csr_err(error, EBADF, "csr_child_resume: container init is not waiting", NULL);
+        return -1;
+    }
     struct csr_msg m;
     int r = recv_msg(child->sync_fd, &m);
     if (r < 0) {
         csr_err(error, errno, "read from sync channel", NULL);
         goto fail;
     }
-    if (r == 0)
-        goto dead;
+    if (r == 0) {
+        describe_death(child, error, resume_when(phase));
+        goto fail;
+    }
     if (m.type == CSR_MSG_ERROR) {
         if (error) {
             error->err = m.err;
@@ -743,9 +767,15 @@ int csr_child_resume(struct csr_child *child, int phase, const char *state_json,
     }
     return 0;
 
-dead:
-    describe_death(child, error, when);
 fail:
     csr_child_abort(child);
     return -1;
+}
+
+int csr_child_resume(struct csr_child *child, int phase, const char *state_json, size_t state_len,
+                     struct csr_error *error)
+{
+    if (csr_child_resume_send(child, phase, state_json, state_len, error) < 0)
+        return -1;
+    return csr_child_resume_wait(child, phase, error);
 }

@@ -193,19 +193,18 @@ public sealed partial class ContainerRuntime
                 PhaseTimer.Mark("child mounts");
                 HookRunner.Run(spec.Hooks?.Prestart, "prestart", state);
                 HookRunner.Run(spec.Hooks?.CreateRuntime, "createRuntime", state);
-                Resume(&child, NativeMethods.PhaseFinish, json);
-                PhaseTimer.Mark("child finish");
+                // state.json is written while the child finishes (the lock keeps readers out until we are done).
+                Resume(&child, NativeMethods.PhaseFinish, json, dir.Save);
+                PhaseTimer.Mark("child finish + state save");
             }
             else
             {
                 // No hooks to run between the phases: one round trip through both.
-                Resume(&child, NativeMethods.PhaseAll, json);
-                PhaseTimer.Mark("child setup");
+                Resume(&child, NativeMethods.PhaseAll, json, dir.Save);
+                PhaseTimer.Mark("child setup + state save");
             }
             // The child sent the master before it reported "created".
             if (console is not null && o.ConsoleSocket is null) ptyMaster = console.ReceiveMaster();
-            dir.Save();
-            PhaseTimer.Mark("state save");
             if (o.PidFile is not null) WritePidFile(o.PidFile, child.Pid);
             NativeMethods.Release(&child);
             spawned = false;

@@ -42,15 +42,18 @@ public sealed partial class ContainerRuntime(string root, bool systemdCgroup = f
 
     internal static ContainerException Fail(in CsrError err) => new(HookRunner.Describe(err));
 
-    /// <summary>Lets the child run one setup phase. On failure the helper has killed and reaped it already,
-    /// so the caller's later abort is a no-op.</summary>
-    private static unsafe void Resume(CsrChild* child, int phase, byte[] json)
+    /// <summary>Lets the child run one setup phase, doing <paramref name="meanwhile"/> on this side as it works.
+    /// On failure the helper has killed and reaped it already, so the caller's later abort is a no-op; if
+    /// <paramref name="meanwhile"/> throws, the child is still ours to abort.</summary>
+    private static unsafe void Resume(CsrChild* child, int phase, byte[] json, Action? meanwhile = null)
     {
         CsrError err;
         fixed (byte* p = json)
         {
-            if (NativeMethods.Resume(child, phase, p, (nuint)json.Length, &err) != 0) throw Fail(err);
+            if (NativeMethods.ResumeSend(child, phase, p, (nuint)json.Length, &err) != 0) throw Fail(err);
         }
+        meanwhile?.Invoke();
+        if (NativeMethods.ResumeWait(child, phase, &err) != 0) throw Fail(err);
     }
 
     private static ICgroupManager RequireCgroup(ContainerRecord r) =>

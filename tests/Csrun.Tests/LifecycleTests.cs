@@ -152,6 +152,21 @@ public class LifecycleTests
     }
 
     [Fact]
+    public void Delete_removes_the_state_directory_with_whatever_else_was_left_in_it()
+    {
+        using var sb = new Sandbox();
+        string id = sb.NewId();
+        Assert.Equal(0, sb.Csrun("create", "--bundle", sb.Bundle(null, "sleep", "300"), id).ExitCode);
+        // Not a file csrun writes: delete must still take the directory (it removes its own files by name first).
+        Directory.CreateDirectory(Path.Combine(sb.Root, id, "left-behind"));
+        File.WriteAllText(Path.Combine(sb.Root, id, "left-behind", "note"), "x");
+        var d = sb.Csrun("delete", id);
+        Assert.True(d.ExitCode == 0, d.ToString());
+        Assert.False(Directory.Exists(Path.Combine(sb.Root, id)), "state directory still there");
+        Leaks.AssertNothingLeft(sb, id);
+    }
+
+    [Fact]
     public void Duplicate_id_is_refused_and_does_not_harm_the_first()
     {
         using var sb = new Sandbox();

@@ -191,8 +191,11 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Lib, EntryPoint = "csr_spawn_monitored")]
     public static partial int SpawnMonitored(CsrPlan* plan, byte** monitorArgv, int* keepFds, int nKeep, CsrChild* child, int* monitorPid, CsrError* error);
 
-    [LibraryImport(Lib, EntryPoint = "csr_child_resume")]
-    public static partial int Resume(CsrChild* child, int phase, byte* stateJson, nuint stateLen, CsrError* error);
+    [LibraryImport(Lib, EntryPoint = "csr_child_resume_send")]
+    public static partial int ResumeSend(CsrChild* child, int phase, byte* stateJson, nuint stateLen, CsrError* error);
+
+    [LibraryImport(Lib, EntryPoint = "csr_child_resume_wait")]
+    public static partial int ResumeWait(CsrChild* child, int phase, CsrError* error);
 
     [LibraryImport(Lib, EntryPoint = "csr_child_release")]
     public static partial void Release(CsrChild* child);

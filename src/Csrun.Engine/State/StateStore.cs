@@ -118,6 +118,8 @@ public sealed class ContainerDir(string id, string dir, SafeFd lockFd) : IDispos
     public string Dir { get; } = dir;
     public ContainerRecord Record { get; set; } = new() { Id = id };
 
+    private const string TempStateFile = ".state.json.tmp";
+
     public string FifoPath => Path.Combine(Dir, StateStore.ExecFifo);
 
     public void Load()
@@ -136,7 +138,7 @@ public sealed class ContainerDir(string id, string dir, SafeFd lockFd) : IDispos
     /// <summary>Write to a temp file and rename over: readers never see a torn state.json.</summary>
     public void Save()
     {
-        string tmp = Path.Combine(Dir, ".state.json.tmp");
+        string tmp = Path.Combine(Dir, TempStateFile);
         byte[] bytes = StateJson.Write(Record);
         File.WriteAllBytes(tmp, bytes);
         File.Move(tmp, Path.Combine(Dir, StateStore.StateFile), overwrite: true);
@@ -145,9 +147,21 @@ public sealed class ContainerDir(string id, string dir, SafeFd lockFd) : IDispos
     /// <summary>Removes the directory (the lock goes with the last close).</summary>
     public void Remove()
     {
+        // The files csrun puts there by name, then the directory: a recursive delete lists and stats it first.
+        // Anything else someone left in it still goes, the long way.
         try
         {
-            Directory.Delete(Dir, true);
+            File.Delete(Path.Combine(Dir, StateStore.StateFile));
+            File.Delete(Path.Combine(Dir, StateStore.ExecFifo));
+            File.Delete(Path.Combine(Dir, TempStateFile));
+            try
+            {
+                Directory.Delete(Dir, false);
+            }
+            catch (IOException e) when (e is not DirectoryNotFoundException)
+            {
+                Directory.Delete(Dir, true);
+            }
         }
         catch (DirectoryNotFoundException)
         {
