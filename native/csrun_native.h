@@ -7,7 +7,8 @@
  * caller (no CLONE_VM) and runs only async-signal-safe code: it never allocates.
  *
  * Protocol (parent side, all calls from the thread that called csr_spawn):
- *   csr_spawn        clone the child; it joins its v1 cgroups (plan->cgroup_join_fds), joins/creates
+ *   csr_spawn        clone the child; it joins its v1 cgroups (plan->cgroup_join_fds; with
+ *                    cgroup_join_late at the start of the mounts phase instead), joins/creates
  *                    namespaces and then waits.
  *   ...              caller places child->pid into the cgroups it is not in yet (child->in_cgroup says
  *                    whether clone3 did the v2 one).
@@ -55,7 +56,7 @@
 extern "C" {
 #endif
 
-#define CSR_ABI_VERSION 2
+#define CSR_ABI_VERSION 3
 
 /* One namespace of the container. type is a CLONE_NEW* flag; path NULL means "create new", unless fd is
  * >= 0: a new namespace made ahead of time (csr_nsprep_fd) that the child joins instead of creating one. */
@@ -215,6 +216,12 @@ struct csr_plan {
     int32_t n_cgroup_join_fds;
     const int32_t *cgroup_join_fds;
     const char *const *cgroup_join_paths;
+    /* 1: the cgroups are still being made while the child is cloned. The child opens cgroup_join_paths
+     * itself (cgroup_join_fds is unused) and joins at the start of the mounts phase, before anything else
+     * there; the caller resumes it only once the directories exist. Only with a new mount namespace (the
+     * host paths still resolve in it then) and no user namespace. */
+    int32_t cgroup_join_late;
+    int32_t pad2;
 };
 
 struct csr_error {
@@ -247,6 +254,13 @@ struct csr_nsprep;
 struct csr_nsprep *csr_nsprep_start(uint64_t types);
 int csr_nsprep_fd(struct csr_nsprep *p, uint64_t type);
 void csr_nsprep_free(struct csr_nsprep *p);
+
+/* A plain pthread running fn(arg), with every signal blocked; for a managed caller, fn is an
+ * [UnmanagedCallersOnly] method (the runtime attaches the thread on entry). Unlike a managed Thread.Start,
+ * starting it does not wait for the thread to run. NULL (errno set) when it cannot be created. */
+struct csr_thread;
+struct csr_thread *csr_thread_start(void (*fn)(void *), void *arg);
+void csr_thread_join(struct csr_thread *t);
 int csr_child_resume(struct csr_child *child, int phase, const char *state_json, size_t state_len,
                      struct csr_error *error);
 /* csr_child_resume in two halves, so that the caller can do its own work while the child sets up. */

@@ -264,6 +264,28 @@ static void child_join_namespaces(struct csr_ctx *c)
         close(fds[i]);
 }
 
+/* Writes "0" to the container cgroup's `tasks` file in each v1 hierarchy: this single thread moves itself. */
+static void child_join_cgroups(struct csr_ctx *c)
+{
+    const struct csr_plan *p = c->plan;
+    for (int i = 0; i < p->n_cgroup_join_fds; i++) {
+        const char *path = p->cgroup_join_paths[i];
+        int fd = p->cgroup_join_late ? open(path, O_WRONLY | O_CLOEXEC) : p->cgroup_join_fds[i];
+        if (fd < 0) {
+            csr_err(&c->err, errno, "join cgroup: open ", path, NULL);
+            csr_child_fail(c);
+        }
+        ssize_t n = write(fd, "0", 1);
+        int saved = errno;
+        if (p->cgroup_join_late)
+            close(fd);
+        if (n != 1) {
+            csr_err(&c->err, saved, "join cgroup: write ", path, NULL);
+            csr_child_fail(c);
+        }
+    }
+}
+
 static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int parent_end, uint64_t new_ns,
                                  uint64_t join_ns, int late_unshare, int double_fork)
 {
@@ -289,12 +311,8 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
     /* If the runtime dies mid-setup the half-built container must not linger. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     /* Before anything else: a fork inherits the cgroups, so after a double fork the init is in them too. */
-    for (int i = 0; i < plan->n_cgroup_join_fds; i++) {
-        if (write(plan->cgroup_join_fds[i], "0", 1) != 1) {
-            csr_err(&c->err, errno, "join cgroup: write ", plan->cgroup_join_paths[i], NULL);
-            csr_child_fail(c);
-        }
-    }
+    if (!plan->cgroup_join_late)
+        child_join_cgroups(c);
     /* Non-dumpable until execve (which resets it): other processes that may enter the container's
      * namespaces cannot ptrace us or open /proc/<pid>/exe, i.e. the runtime binary (CVE-2019-5736). */
     if (!(new_ns & CLONE_NEWUSER))
@@ -368,6 +386,9 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
 
     /* ---- phase 1: mounts ---- */
     int phases = child_wait_resume(c, CSR_PHASE_MOUNTS);
+    /* The caller resumes us once the cgroups exist; still in a copy of its mount namespace, we open them. */
+    if (plan->cgroup_join_late)
+        child_join_cgroups(c);
     if (c->new_userns) {
         /* Dumpable until now so that an unprivileged caller could open our uid_map (runc does the same). */
         prctl(PR_SET_DUMPABLE, 0);
@@ -582,6 +603,12 @@ int csr_spawn(const struct csr_plan *plan, struct csr_child *child, struct csr_e
         return -1;
     }
     join_ns |= prepared_ns;
+    /* A late join opens host paths from the child: they must still resolve there, and be ours to write. */
+    if (plan->cgroup_join_late && (((new_ns | join_ns) & CLONE_NEWUSER) || (join_ns & CLONE_NEWNS) ||
+                                   !(new_ns & CLONE_NEWNS))) {
+        csr_err(error, EINVAL, "csr_spawn: late cgroup join needs a new mount namespace and no user namespace", NULL);
+        return -1;
+    }
     int late_unshare = (join_ns & CLONE_NEWUSER) != 0;
     int double_fork = (join_ns & CLONE_NEWPID) || (late_unshare && (new_ns & CLONE_NEWPID));
     uint64_t clone_ns = late_unshare ? 0 : new_ns & ~(uint64_t)CLONE_NEWCGROUP;

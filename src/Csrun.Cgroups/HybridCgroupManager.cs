@@ -23,7 +23,11 @@ public sealed class HybridCgroupManager(CgroupV1Manager v1, CgroupV2Manager v2) 
         V2.Create();
     }
 
+    public void CreateForClone() => V2.Create();
+
     public IReadOnlyList<CgroupJoinFile> SelfJoinFiles => V1.SelfJoinFiles;
+
+    public IReadOnlyList<string> SelfJoinPaths => V1.SelfJoinPaths;
 
     public void Apply(int pid, CgroupJoined joined = CgroupJoined.None)
     {

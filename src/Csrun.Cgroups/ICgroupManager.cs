@@ -14,6 +14,11 @@ public interface ICgroupManager : IDisposable
     /// <summary>Creates the cgroup directories (and parents) in every hierarchy. Idempotent.</summary>
     void Create();
 
+    /// <summary>Creates only what the clone itself needs: the unified cgroup behind <see cref="CloneIntoCgroupFd"/>.
+    /// The v1 directories can then be made (<see cref="Create"/>) while the child is cloned, which joins them
+    /// later by <see cref="SelfJoinPaths"/>. A no-op on a v1-only host.</summary>
+    void CreateForClone();
+
     /// <summary>For cgroup v2: an O_PATH|O_DIRECTORY fd of the unified cgroup for clone3(CLONE_INTO_CGROUP);
     /// -1 when the process must be placed with <see cref="Apply"/> instead (or as well, on hybrid hosts).</summary>
     int CloneIntoCgroupFd { get; }
@@ -24,6 +29,9 @@ public interface ICgroupManager : IDisposable
     /// period (5–15 ms on this kind of host) when it has been idle; writing a pid to cgroup.procs takes it.
     /// Empty on a v2-only host.</summary>
     IReadOnlyList<CgroupJoinFile> SelfJoinFiles { get; }
+
+    /// <summary>The paths of <see cref="SelfJoinFiles"/>, without opening anything (the directories may not exist yet).</summary>
+    IReadOnlyList<string> SelfJoinPaths { get; }
 
     /// <summary>Moves pid into the cgroup in every hierarchy it is not in yet: <paramref name="joined"/> says
     /// which placements were done already (the child wrote <see cref="SelfJoinFiles"/>, clone3 used

@@ -97,6 +97,8 @@ public sealed partial class ContainerRuntime
 
         var dir = _store.CreateNew(o.Id);
         ICgroupManager? cgroup = null;
+        BackgroundCgroupSetup? cgroupSetup = null;
+        bool joinLate = false;
         var child = new CsrChild { Pid = -1, SyncFd = -1, PidFd = -1 };
         bool spawned = false;
         try
@@ -114,7 +116,17 @@ public sealed partial class ContainerRuntime
 
             PhaseTimer.Mark("state dir");
             cgroup = CgroupManager.Create(CgroupLayout.Host, cgroupPath);
-            try
+            joinLate = JoinsCgroupsLate(spec) && cgroup.SelfJoinPaths.Count > 0;
+            if (joinLate)
+            {
+                // The v1 directories are made and limited on a second thread while the child is cloned; it joins
+                // them at the start of its mounts phase, which is resumed only once they exist.
+                cgroup.CreateForClone();
+                PhaseTimer.Mark("cgroup v2 for clone");
+                cgroupSetup = new BackgroundCgroupSetup(cgroup, DeviceRules.WithDefaults(spec));
+                PhaseTimer.Mark("cgroup thread start");
+            }
+            else try
             {
                 cgroup.Create();
                 PhaseTimer.Mark("cgroup create");
@@ -154,7 +166,8 @@ public sealed partial class ContainerRuntime
                 ? FdChannel.Connect(seccomp.ListenerPath!, "linux.seccomp.listenerPath") : null;
             var opts = new LaunchOptions(o.Id, fifo, o.NoPivot, o.PreserveFds, cgroup?.CloneIntoCgroupFd ?? -1, !o.NoNewKeyring,
                 ConsoleFd: monitor is not null ? monitor.ConsoleFd : console?.Fd ?? -1, ListenerFd: listener?.Fd ?? -1, Stdio: monitor?.Stdio,
-                CgroupJoin: cgroup?.SelfJoinFiles, Prepared: prepared);
+                CgroupJoin: joinLate ? Array.ConvertAll([.. cgroup!.SelfJoinPaths], p => new CgroupJoinFile(-1, p)) : cgroup?.SelfJoinFiles,
+                Prepared: prepared, CgroupJoinLate: joinLate);
             CsrPlan* plan = PlanBuilder.Build(arena, spec, bundle, rootfs, opts, 2 * probe.Length + 8192);
 
             PhaseTimer.Mark("plan");
@@ -179,6 +192,11 @@ public sealed partial class ContainerRuntime
             record.PidStartTime = start;
             state.Pid = child.Pid;
 
+            if (cgroupSetup is not null)
+            {
+                cgroupSetup.Wait();
+                PhaseTimer.Mark("cgroup create (beside spawn)");
+            }
             cgroup?.Apply(child.Pid, Joined(opts, child));
             PhaseTimer.Mark("cgroup apply");
             // The child waits in its new user namespace until its ids are mapped (it becomes root there next).
@@ -213,6 +231,8 @@ public sealed partial class ContainerRuntime
         catch
         {
             if (spawned) NativeMethods.Abort(&child);
+            // Nothing is destroyed under the setup thread's feet.
+            cgroupSetup?.Join();
             try
             {
                 cgroup?.Destroy();
@@ -232,6 +252,15 @@ public sealed partial class ContainerRuntime
     }
 
     /// <summary>The cgroup placements the child's spawn did already.</summary>
+    // The child opens the v1 `tasks` files itself then: only where host paths still resolve in it (a new mount
+    // namespace) and it may write them (no user namespace); rootless containers keep the simple path.
+    private static bool JoinsCgroupsLate(Oci.Spec spec)
+    {
+        var nss = spec.Linux?.Namespaces;
+        return !Rootless.IsRootless && nss is not null && !nss.Exists(n => n.Type == "user")
+            && nss.Exists(n => n.Type == "mount" && string.IsNullOrEmpty(n.Path));
+    }
+
     private static CgroupJoined Joined(LaunchOptions o, in CsrChild child) =>
         (o.CgroupJoin is { Count: > 0 } ? CgroupJoined.V1 : CgroupJoined.None) | (child.InCgroup != 0 ? CgroupJoined.V2 : CgroupJoined.None);
 }

@@ -54,6 +54,27 @@ public class HookTests
     }
 
     [Fact]
+    public void Prestart_sees_the_container_process_in_its_cgroups_already()
+    {
+        // The v1 cgroups are made while the child is cloned and it joins them itself when its setup starts:
+        // by the time the hooks run (before them, CNI and the like read /proc/<pid>/cgroup) it is in them all.
+        using var sb = new Sandbox();
+        string log = Path.Combine(sb.Dir, "cgroup.log");
+        string hook = Script(sb, "cg.sh", $"pid=$(sed 's/.*\"pid\": *\\([0-9]*\\).*/\\1/'); cat /proc/$pid/cgroup > {log}");
+        string id = sb.NewId();
+        var r = sb.RunContainer(sb.Bundle(s => s.Hooks = new Hooks { Prestart = [new Hook { Path = hook }] }, "true"), id);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var lines = File.ReadAllLines(log).Where(l => l.Length > 0).ToList();
+        Assert.NotEmpty(lines);
+        foreach (string line in lines)
+        {
+            // hierarchy-id:controllers:path; the unified hierarchy (0::) too on a hybrid or v2 host.
+            string path = line[(line.IndexOf(':', line.IndexOf(':') + 1) + 1)..];
+            Assert.True(path.EndsWith("/csrun/" + id, StringComparison.Ordinal), $"not in its cgroup at prestart: {line}");
+        }
+    }
+
+    [Fact]
     public void Failing_prestart_hook_fails_create_and_leaves_nothing()
     {
         using var sb = new Sandbox();

@@ -47,24 +47,28 @@ public class NamespaceAndMountTests
     [Fact]
     public void Each_container_gets_a_fresh_network_and_ipc_namespace_and_sysfs_shows_its_own()
     {
-        // The runtime makes these two on a second thread ahead of the clone (PreparedNamespaces): two
+        // The runtime makes these two on a second thread ahead of the clone (PreparedNamespaces): two live
         // containers must still never share one, and sysfs, mounted after the join, must show the new one.
+        // (Namespace inode numbers are reused once freed, so the first container stays alive meanwhile.)
         using var sb = new Sandbox();
-        string bundle = sb.Bundle(null, "sh", "-c", "for n in net ipc; do readlink /proc/self/ns/$n; done; ls /sys/class/net");
-        var a = sb.RunContainer(bundle);
-        var b = sb.RunContainer(bundle);
-        Assert.True(a.ExitCode == 0, a.ToString());
-        Assert.True(b.ExitCode == 0, b.ToString());
-        string[] la = a.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries), lb = b.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal(3, la.Length);
-        Assert.StartsWith("net:[", la[0]);
-        Assert.StartsWith("ipc:[", la[1]);
-        Assert.Equal("lo", la[2]);
-        Assert.Equal("lo", lb[2]);
-        Assert.NotEqual(la[0], lb[0]);
-        Assert.NotEqual(la[1], lb[1]);
-        Assert.NotEqual(Ns("net"), la[0]);
-        Assert.NotEqual(Ns("ipc"), la[1]);
+        string first = sb.NewId("first");
+        var d = sb.Csrun("run", "-d", "--bundle", sb.Bundle(null, "sleep", "300"), first);
+        Assert.True(d.ExitCode == 0, d.ToString());
+        int pid = System.Text.Json.JsonDocument.Parse(sb.Csrun("state", first).Stdout).RootElement.GetProperty("pid").GetInt32();
+        string firstNet = new FileInfo($"/proc/{pid}/ns/net").LinkTarget!, firstIpc = new FileInfo($"/proc/{pid}/ns/ipc").LinkTarget!;
+        var r = sb.RunContainer(sb.Bundle(null, "sh", "-c", "for n in net ipc; do readlink /proc/self/ns/$n; done; ls /sys/class/net"));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        string[] lines = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(3, lines.Length);
+        Assert.StartsWith("net:[", lines[0]);
+        Assert.StartsWith("ipc:[", lines[1]);
+        Assert.Equal("lo", lines[2]);
+        Assert.NotEqual(firstNet, lines[0]);
+        Assert.NotEqual(firstIpc, lines[1]);
+        Assert.NotEqual(Ns("net"), firstNet);
+        Assert.NotEqual(Ns("ipc"), firstIpc);
+        Assert.NotEqual(Ns("net"), lines[0]);
+        Assert.NotEqual(Ns("ipc"), lines[1]);
     }
 
     [Fact]

@@ -206,8 +206,38 @@ public static class Leaks
     public static List<string> Mounts(string under) =>
         File.ReadLines("/proc/self/mountinfo").Select(l => l.Split(' ')[4]).Where(m => m.StartsWith(under, StringComparison.Ordinal)).ToList();
 
+    /// <summary>Live processes whose command line names this container id: csrun's own clones carry its argv until
+    /// they exec, so a half-made container's init would show here (zombies have no command line).</summary>
+    public static List<int> Processes(string id)
+    {
+        var found = new List<int>();
+        foreach (var d in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(d), out int pid) || pid == Environment.ProcessId) continue;
+            try
+            {
+                if (File.ReadAllText(Path.Combine(d, "cmdline")).Split('\0').Contains(id)) found.Add(pid);
+            }
+            catch (IOException)
+            {
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
+        return found;
+    }
+
     public static void AssertNothingLeft(Sandbox sb, string id)
     {
+        // A killed process may take a moment to be gone.
+        var procs = Processes(id);
+        for (int i = 0; i < 100 && procs.Count > 0; i++)
+        {
+            Thread.Sleep(20);
+            procs = Processes(id);
+        }
+        Assert.True(procs.Count == 0, $"processes of {id} left behind: {string.Join(", ", procs)}");
         Assert.False(Directory.Exists(Path.Combine(sb.Root, id)), $"state directory of {id} left behind");
         var cg = CgroupDirs("csrun/" + id);
         Assert.True(cg.Count == 0, "cgroups left behind: " + string.Join(", ", cg));

@@ -46,6 +46,12 @@ public sealed partial class CgroupV1Manager : ICgroupManager, IResourceWriter
         }
     }
 
+    public void CreateForClone()
+    {
+    }
+
+    public IReadOnlyList<string> SelfJoinPaths => Array.ConvertAll(_dirs, d => d + "/tasks");
+
     /// <summary>False when dir (or its parent) vanished meanwhile: a sibling's delete removed it while still empty.</summary>
     private static bool InheritCpuset(string parent, string dir, bool created)
     {

@@ -36,11 +36,18 @@ public sealed partial class CgroupV2Manager : ICgroupManager, IResourceWriter
         }
     }
 
+    private bool _created;
+
     public void Create()
     {
+        if (_created) return;
         CgroupDirs.Create(_mount, Path, EnableControllers, null);
         _controllers = null;
+        _created = true;
     }
+
+    // Everything on v2 is needed by the clone: CLONE_INTO_CGROUP places the child at once.
+    public void CreateForClone() => Create();
 
     // Enables in dir's subtree_control every controller dir has, so each level below can use them. All at once
     // first (one write); if the kernel refuses the batch, one by one, skipping those it refuses — a Set that
@@ -71,6 +78,8 @@ public sealed partial class CgroupV2Manager : ICgroupManager, IResourceWriter
 
     // Self-joining is a v1 device: on v2, clone3 places the child (CloneIntoCgroupFd).
     public IReadOnlyList<CgroupJoinFile> SelfJoinFiles => [];
+
+    public IReadOnlyList<string> SelfJoinPaths => [];
 
     public void Apply(int pid, CgroupJoined joined = CgroupJoined.None)
     {

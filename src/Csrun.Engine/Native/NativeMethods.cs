@@ -143,6 +143,8 @@ internal unsafe struct CsrPlan
     public int NCgroupJoinFds;
     public int* CgroupJoinFds;
     public byte** CgroupJoinPaths;
+    public int CgroupJoinLate;
+    private readonly int _pad2;
 }
 
 [StructLayout(LayoutKind.Sequential)]
@@ -173,7 +175,7 @@ internal struct CsrChild
 internal static unsafe partial class NativeMethods
 {
     private const string Lib = "csrun_native";
-    public const uint AbiVersion = 2;
+    public const uint AbiVersion = 3;
     public const int PhaseMounts = 1, PhaseFinish = 2, PhaseAll = 3;
 
     [LibraryImport(Lib, EntryPoint = "csr_spawn")]
@@ -187,6 +189,12 @@ internal static unsafe partial class NativeMethods
 
     [LibraryImport(Lib, EntryPoint = "csr_nsprep_free")]
     public static partial void NsPrepFree(nint prep);
+
+    [LibraryImport(Lib, EntryPoint = "csr_thread_start")]
+    public static partial nint ThreadStart(delegate* unmanaged<nint, void> fn, nint arg);
+
+    [LibraryImport(Lib, EntryPoint = "csr_thread_join")]
+    public static partial void ThreadJoin(nint thread);
 
     [LibraryImport(Lib, EntryPoint = "csr_spawn_monitored")]
     public static partial int SpawnMonitored(CsrPlan* plan, byte** monitorArgv, int* keepFds, int nKeep, CsrChild* child, int* monitorPid, CsrError* error);

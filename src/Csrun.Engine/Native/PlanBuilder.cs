@@ -6,7 +6,7 @@ namespace Csrun.Engine.Native;
 
 /// <summary>Per-invocation choices that are not in config.json.</summary>
 internal sealed record LaunchOptions(string Id, string? ExecFifo, bool NoPivot, int PreserveFds, int CgroupFd, bool NewKeyring, bool Exec = false, int ConsoleFd = -1, int ListenerFd = -1, StdioFds? Stdio = null,
-    IReadOnlyList<Csrun.Cgroups.CgroupJoinFile>? CgroupJoin = null, PreparedNamespaces? Prepared = null);
+    IReadOnlyList<Csrun.Cgroups.CgroupJoinFile>? CgroupJoin = null, PreparedNamespaces? Prepared = null, bool CgroupJoinLate = false);
 
 /// <summary>
 /// Flattens a validated spec into the C helper's plan. Everything the child needs is computed here, in
@@ -50,6 +50,7 @@ internal static unsafe class PlanBuilder
             joinPaths[i] = join[i].Path;
         }
         plan->CgroupJoinPaths = a.StrArray(joinPaths);
+        plan->CgroupJoinLate = o.CgroupJoinLate ? 1 : 0;
 
         plan->Rootfs = a.Str(rootfs);
         MountOptions.TryParsePropagation(linux?.RootfsPropagation, out ulong rootProp);
