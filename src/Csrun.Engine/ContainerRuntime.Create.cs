@@ -167,9 +167,10 @@ public sealed partial class ContainerRuntime
             var opts = new LaunchOptions(o.Id, fifo, o.NoPivot, o.PreserveFds, cgroup?.CloneIntoCgroupFd ?? -1, !o.NoNewKeyring,
                 ConsoleFd: monitor is not null ? monitor.ConsoleFd : console?.Fd ?? -1, ListenerFd: listener?.Fd ?? -1, Stdio: monitor?.Stdio,
                 CgroupJoin: joinLate ? Array.ConvertAll([.. cgroup!.SelfJoinPaths], p => new CgroupJoinFile(-1, p)) : cgroup?.SelfJoinFiles,
-                Prepared: prepared, CgroupJoinLate: joinLate);
+                CgroupJoinLate: joinLate);
             CsrPlan* plan = PlanBuilder.Build(arena, spec, bundle, rootfs, opts, 2 * probe.Length + 8192);
 
+            prepared?.ApplyTo(plan);
             PhaseTimer.Mark("plan");
             CsrError err;
             if (monitor is null)

@@ -6,7 +6,7 @@ namespace Csrun.Engine.Native;
 
 /// <summary>Per-invocation choices that are not in config.json.</summary>
 internal sealed record LaunchOptions(string Id, string? ExecFifo, bool NoPivot, int PreserveFds, int CgroupFd, bool NewKeyring, bool Exec = false, int ConsoleFd = -1, int ListenerFd = -1, StdioFds? Stdio = null,
-    IReadOnlyList<Csrun.Cgroups.CgroupJoinFile>? CgroupJoin = null, PreparedNamespaces? Prepared = null, bool CgroupJoinLate = false);
+    IReadOnlyList<Csrun.Cgroups.CgroupJoinFile>? CgroupJoin = null, bool CgroupJoinLate = false);
 
 /// <summary>
 /// Flattens a validated spec into the C helper's plan. Everything the child needs is computed here, in
@@ -37,7 +37,7 @@ internal static unsafe class PlanBuilder
         {
             plan->Namespaces[i].Type = SpecValidator.NamespaceTypes[nss[i].Type];
             plan->Namespaces[i].Path = string.IsNullOrEmpty(nss[i].Path) ? null : a.Str(nss[i].Path);
-            plan->Namespaces[i].Fd = plan->Namespaces[i].Path == null ? o.Prepared?.Fd(plan->Namespaces[i].Type) ?? -1 : -1;
+            plan->Namespaces[i].Fd = -1; // PreparedNamespaces.ApplyTo, right before the spawn
         }
         plan->CgroupFd = o.CgroupFd;
         var join = o.CgroupJoin ?? [];

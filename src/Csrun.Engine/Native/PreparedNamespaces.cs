@@ -33,6 +33,17 @@ internal sealed class PreparedNamespaces : IDisposable
     /// <summary>The prepared namespace of this CLONE_NEW* kind (waits for the thread), or -1.</summary>
     public int Fd(ulong type) => _prep == 0 || (type & Kinds) == 0 ? -1 : NativeMethods.NsPrepFd(_prep, type);
 
+    /// <summary>Points the plan's new network/ipc namespaces at the prepared ones. Called as late as possible,
+    /// right before the spawn: it waits for the thread.</summary>
+    public unsafe void ApplyTo(CsrPlan* plan)
+    {
+        for (int i = 0; i < plan->NNamespaces; i++)
+        {
+            ref var ns = ref plan->Namespaces[i];
+            if (ns.Path == null) ns.Fd = Fd(ns.Type);
+        }
+    }
+
     public void Dispose()
     {
         if (_prep == 0) return;
