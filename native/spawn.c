@@ -727,8 +727,8 @@ static const char *resume_when(int phase)
                                        : "while setting up the container";
 }
 
-int csr_child_resume_send(struct csr_child *child, int phase, const char *state_json, size_t state_len,
-                          struct csr_error *error)
+/* Clears error; -1 when there is no child waiting on the channel. */
+static int resume_check(const struct csr_child *child, struct csr_error *error)
 {
     if (error) {
         error->err = 0;
@@ -738,6 +738,14 @@ int csr_child_resume_send(struct csr_child *child, int phase, const char *state_
         csr_err(error, EBADF, "csr_child_resume: container init is not waiting", NULL);
         return -1;
     }
+    return 0;
+}
+
+int csr_child_resume_send(struct csr_child *child, int phase, const char *state_json, size_t state_len,
+                          struct csr_error *error)
+{
+    if (resume_check(child, error) < 0)
+        return -1;
     if (phase != CSR_PHASE_MOUNTS && phase != CSR_PHASE_FINISH && phase != CSR_PHASE_ALL) {
         csr_err(error, EINVAL, "csr_child_resume: bad phase", NULL);
         goto fail;
@@ -763,14 +771,8 @@ fail:
 
 int csr_child_resume_wait(struct csr_child *child, int phase, struct csr_error *error)
 {
-    if (error) {
-        error->err = 0;
-        error->step[0] = '\0';
-    }
-    if (!child || child->sync_fd < 0) {
-        csr_err(error, EBADF, "csr_child_resume: container init is not waiting", NULL);
+    if (resume_check(child, error) < 0)
         return -1;
-    }
     struct csr_msg m;
     int r = recv_msg(child->sync_fd, &m);
     if (r < 0) {

@@ -51,10 +51,7 @@ public class NamespaceAndMountTests
         // containers must still never share one, and sysfs, mounted after the join, must show the new one.
         // (Namespace inode numbers are reused once freed, so the first container stays alive meanwhile.)
         using var sb = new Sandbox();
-        string first = sb.NewId("first");
-        var d = sb.Csrun("run", "-d", "--bundle", sb.Bundle(null, "sleep", "300"), first);
-        Assert.True(d.ExitCode == 0, d.ToString());
-        int pid = System.Text.Json.JsonDocument.Parse(sb.Csrun("state", first).Stdout).RootElement.GetProperty("pid").GetInt32();
+        int pid = sb.RunDetached(sb.Bundle(null, "sleep", "300"), sb.NewId("first"));
         string firstNet = new FileInfo($"/proc/{pid}/ns/net").LinkTarget!, firstIpc = new FileInfo($"/proc/{pid}/ns/ipc").LinkTarget!;
         var r = sb.RunContainer(sb.Bundle(null, "sh", "-c", "for n in net ipc; do readlink /proc/self/ns/$n; done; ls /sys/class/net"));
         Assert.True(r.ExitCode == 0, r.ToString());
@@ -100,10 +97,7 @@ public class NamespaceAndMountTests
     {
         using var sb = new Sandbox();
         // A first container holds a pid namespace; the second joins it and sees the first's process.
-        string holderId = sb.NewId("holder");
-        var c = sb.Csrun("run", "-d", "--bundle", sb.Bundle(null, "sleep", "300"), holderId);
-        Assert.True(c.ExitCode == 0, c.ToString());
-        int holderPid = int.Parse(System.Text.Json.JsonDocument.Parse(sb.Csrun("state", holderId).Stdout).RootElement.GetProperty("pid").GetInt32().ToString());
+        int holderPid = sb.RunDetached(sb.Bundle(null, "sleep", "300"), sb.NewId("holder"));
         string bundle = sb.Bundle(s =>
         {
             s.Linux!.Namespaces!.RemoveAll(n => n.Type == "pid");

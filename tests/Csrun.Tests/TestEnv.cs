@@ -112,6 +112,14 @@ public sealed class Sandbox : IDisposable
     /// <summary>`csrun run` of a bundle whose process prints something; returns its result.</summary>
     public ProcResult RunContainer(string bundle, string? id = null) => Csrun("run", "--bundle", bundle, id ?? NewId());
 
+    /// <summary>`run -d` of a container that must start; returns its init's pid as `state` reports it.</summary>
+    public int RunDetached(string bundle, string id)
+    {
+        var r = Csrun("run", "-d", "--bundle", bundle, id);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        return System.Text.Json.JsonDocument.Parse(Csrun("state", id).Stdout).RootElement.GetProperty("pid").GetInt32();
+    }
+
     public static ProcResult Exec(string file, params string[] args) => Run(file, args, TimeSpan.FromSeconds(60));
 
     /// <summary>
