@@ -255,7 +255,7 @@ struct csr_nsprep *csr_nsprep_start(uint64_t types);
 int csr_nsprep_fd(struct csr_nsprep *p, uint64_t type);
 void csr_nsprep_free(struct csr_nsprep *p);
 
-/* A plain pthread running fn(arg), with every signal blocked; for a managed caller, fn is an
+/* A plain pthread running fn(arg), with the caller's signal mask; for a managed caller, fn is an
  * [UnmanagedCallersOnly] method (the runtime attaches the thread on entry). Unlike a managed Thread.Start,
  * starting it does not wait for the thread to run. NULL (errno set) when it cannot be created. */
 struct csr_thread;

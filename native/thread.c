@@ -8,7 +8,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 
 struct csr_thread {
@@ -31,11 +30,9 @@ struct csr_thread *csr_thread_start(void (*fn)(void *), void *arg)
         return NULL;
     t->fn = fn;
     t->arg = arg;
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
+    /* The caller's signal mask, as a managed thread would have: the runtime suspends threads for the GC
+     * with a signal, so this one must not block everything the way the namespace thread does. */
     int r = pthread_create(&t->thread, NULL, thread_main, t);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (r != 0) {
         free(t);
         errno = r;
