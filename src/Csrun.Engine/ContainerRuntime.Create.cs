@@ -68,6 +68,7 @@ public sealed partial class ContainerRuntime
             using var dir = _store.Open(o.Id);
             Destroy(dir, force: true);
             PhaseTimer.Mark("destroy");
+            PhaseTimer.Allocations();
         }
         catch (ContainerException)
         {
