@@ -120,12 +120,11 @@ public sealed partial class ContainerRuntime
             joinLate = JoinsCgroupsLate(spec) && cgroup.SelfJoinPaths.Count > 0;
             if (joinLate)
             {
-                // The v1 directories are made and limited on a second thread while the child is cloned; it joins
-                // them at the start of its mounts phase, which is resumed only once they exist.
+                // The v1 directories are made and limited on a second thread while the child is cloned (started
+                // below, once the plan is built); the child joins them at the start of its mounts phase, which is
+                // resumed only once they exist.
                 cgroup.CreateForClone();
                 PhaseTimer.Mark("cgroup v2 for clone");
-                cgroupSetup = new BackgroundCgroupSetup(cgroup, DeviceRules.WithDefaults(spec));
-                PhaseTimer.Mark("cgroup thread start");
             }
             else try
             {
@@ -171,8 +170,12 @@ public sealed partial class ContainerRuntime
                 CgroupJoinLate: joinLate);
             CsrPlan* plan = PlanBuilder.Build(arena, spec, bundle, rootfs, opts, 2 * probe.Length + 8192);
 
-            prepared?.ApplyTo(plan);
+            // Started only now: until here the namespace thread has the second core to itself, and the clone
+            // below waits for it; the cgroups are needed only at the resume, after the clone.
+            if (joinLate) cgroupSetup = new BackgroundCgroupSetup(cgroup!, DeviceRules.WithDefaults(spec));
             PhaseTimer.Mark("plan");
+            prepared?.ApplyTo(plan);
+            PhaseTimer.Mark("wait for namespaces");
             CsrError err;
             if (monitor is null)
             {
