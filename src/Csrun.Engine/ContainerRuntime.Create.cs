@@ -256,7 +256,6 @@ public sealed partial class ContainerRuntime
         }
     }
 
-    /// <summary>The cgroup placements the child's spawn did already.</summary>
     // The child opens the v1 `tasks` files itself then: only where host paths still resolve in it (a new mount
     // namespace) and it may write them (no user namespace); rootless containers keep the simple path.
     private static bool JoinsCgroupsLate(Oci.Spec spec)
@@ -266,6 +265,7 @@ public sealed partial class ContainerRuntime
             && nss.Exists(n => n.Type == "mount" && string.IsNullOrEmpty(n.Path));
     }
 
+    /// <summary>The cgroup placements the child's spawn did already.</summary>
     private static CgroupJoined Joined(LaunchOptions o, in CsrChild child) =>
         (o.CgroupJoin is { Count: > 0 } ? CgroupJoined.V1 : CgroupJoined.None) | (child.InCgroup != 0 ? CgroupJoined.V2 : CgroupJoined.None);
 }
