@@ -12,13 +12,14 @@
  *                    namespaces and then waits.
  *   ...              caller places child->pid into the cgroups it is not in yet (child->in_cgroup says
  *                    whether clone3 did the v2 one).
- *   csr_child_resume(child, CSR_PHASE_MOUNTS, state)   child sets up rootfs mounts, devices, hostname;
- *                                                      returns at the point where prestart/createRuntime run.
+ *   csr_child_resume_send/_wait(child, CSR_PHASE_MOUNTS, state)   child sets up rootfs mounts, devices,
+ *                                                  hostname; wait returns where prestart/createRuntime run.
  *   ...              caller runs prestart + createRuntime hooks (csr_run_hook).
- *   csr_child_resume(child, CSR_PHASE_FINISH, state)   child runs createContainer hooks, pivot_root, masks,
- *                                                      rlimits, ids, cwd, resolves the executable; returns when
- *                                                      the child is "created" (blocked on the exec fifo, or, with
- *                                                      no exec fifo, about to exec).
+ *   csr_child_resume_send/_wait(child, CSR_PHASE_FINISH, state)   child runs createContainer hooks,
+ *                                                  pivot_root, masks, rlimits, ids, cwd, resolves the
+ *                                                  executable; wait returns when the child is "created"
+ *                                                  (blocked on the exec fifo, or, with none, about to exec).
+ *                    (CSR_PHASE_ALL: both phases in one round trip, for a caller with no hooks between.)
  *   csr_child_release(child)   close the sync channel; the child is left on its own.
  * On any error the functions return -1 with csr_error filled (step text + errno) and the child is killed
  * and reaped (when it is still our child).
@@ -38,7 +39,7 @@
  *     "csrun: <step>: <strerror>" on the container's fd 2 and the init exits 127.
  *   - csr_child_abort kills (pidfd_send_signal when possible), reaps when direct, closes sync_fd and
  *     pidfd, and sets pid to 0, so a second abort is a no-op. The internal aborts on error do the same:
- *     after a failed csr_spawn/csr_child_resume nothing of the child is left for the caller to close.
+ *     after a failed csr_spawn/csr_child_resume_* nothing of the child is left for the caller to close.
  *   - csr_child_release closes only sync_fd; pidfd stays the caller's to close.
  *   - Step texts are stable, e.g. "mount proc on /proc", "mount /host/src on /dst", "mknod /dev/null",
  *     "exec: \"foo\": executable file not found in $PATH" (ENOENT), "chdir to cwd (\"/x\") set in
@@ -63,7 +64,7 @@ extern "C" {
 struct csr_namespace {
     uint64_t type;
     const char *path;
-    int32_t fd;         /* -1, or a prepared net/ipc/uts namespace; only in a plan without a user namespace */
+    int32_t fd;         /* -1, or a prepared net/ipc namespace; only in a plan without a user namespace */
     int32_t pad;
 };
 
@@ -246,7 +247,7 @@ enum csr_phase {
 
 int csr_spawn(const struct csr_plan *plan, struct csr_child *child, struct csr_error *error);
 
-/* New net/ipc/uts namespaces made on a throwaway thread while the caller prepares the rest (nsprep.c):
+/* New net/ipc namespaces made on a throwaway thread while the caller prepares the rest (nsprep.c):
  *   csr_nsprep_start(types)   starts the thread; NULL when it cannot (the clone then creates them);
  *   csr_nsprep_fd(p, type)    waits for the thread; the namespace's fd (O_CLOEXEC), or -1 if it failed;
  *   csr_nsprep_free(p)        waits, closes the fds (the child has its own copies once spawned). */
@@ -261,9 +262,8 @@ void csr_nsprep_free(struct csr_nsprep *p);
 struct csr_thread;
 struct csr_thread *csr_thread_start(void (*fn)(void *), void *arg);
 void csr_thread_join(struct csr_thread *t);
-int csr_child_resume(struct csr_child *child, int phase, const char *state_json, size_t state_len,
-                     struct csr_error *error);
-/* csr_child_resume in two halves, so that the caller can do its own work while the child sets up. */
+/* A resume is a send, then a wait: two calls, so that the caller can do its own work (write its state)
+ * while the child sets up. */
 int csr_child_resume_send(struct csr_child *child, int phase, const char *state_json, size_t state_len,
                           struct csr_error *error);
 int csr_child_resume_wait(struct csr_child *child, int phase, struct csr_error *error);

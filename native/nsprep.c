@@ -9,7 +9,7 @@
  * creating its own. The result is the same namespace a CLONE_NEW* flag would have made: new, owned by
  * the initial user namespace, holding only what the kernel puts in a fresh one.
  *
- * Only for namespaces that are not tied to the clone itself (net, ipc, uts) and only when the spec has
+ * Only for the network and ipc namespaces (not tied to the clone itself) and only when the spec has
  * no user namespace (those must be owned by the container's). Anything going wrong here is not an
  * error: the fds stay -1 and the clone creates the namespaces as it always did, so errors (EPERM when
  * not privileged, ...) surface where they always have.
@@ -26,13 +26,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define CSR_NSPREP_TYPES ((uint64_t)(CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS))
+#define CSR_NSPREP_TYPES ((uint64_t)(CLONE_NEWNET | CLONE_NEWIPC))
 
 struct csr_nsprep {
     pthread_t thread;
     int joined;
     uint64_t types;
-    int net_fd, ipc_fd, uts_fd;
+    int net_fd, ipc_fd;
 };
 
 static int *slot(struct csr_nsprep *p, uint64_t type)
@@ -40,7 +40,6 @@ static int *slot(struct csr_nsprep *p, uint64_t type)
     switch (type) {
     case CLONE_NEWNET: return &p->net_fd;
     case CLONE_NEWIPC: return &p->ipc_fd;
-    case CLONE_NEWUTS: return &p->uts_fd;
     default: return NULL;
     }
 }
@@ -51,7 +50,7 @@ static void *prep_main(void *arg)
     if (unshare((int)p->types) < 0)
         return NULL;
     static const struct { uint64_t type; const char *name; } names[] = {
-        { CLONE_NEWNET, "net" }, { CLONE_NEWIPC, "ipc" }, { CLONE_NEWUTS, "uts" },
+        { CLONE_NEWNET, "net" }, { CLONE_NEWIPC, "ipc" },
     };
     char path[64], num[24];
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -76,7 +75,7 @@ struct csr_nsprep *csr_nsprep_start(uint64_t types)
     if (!p)
         return NULL;
     p->types = types;
-    p->net_fd = p->ipc_fd = p->uts_fd = -1;
+    p->net_fd = p->ipc_fd = -1;
     pthread_attr_t attr;
     if (pthread_attr_init(&attr) != 0) {
         free(p);
@@ -118,7 +117,5 @@ void csr_nsprep_free(struct csr_nsprep *p)
         close(p->net_fd);
     if (p->ipc_fd >= 0)
         close(p->ipc_fd);
-    if (p->uts_fd >= 0)
-        close(p->uts_fd);
     free(p);
 }

@@ -597,7 +597,7 @@ int csr_spawn(const struct csr_plan *plan, struct csr_child *child, struct csr_e
             new_ns |= t;
     }
     /* A prepared namespace is owned by the initial user namespace: never right beside a user namespace. */
-    if ((prepared_ns & ~(uint64_t)(CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)) ||
+    if ((prepared_ns & ~(uint64_t)(CLONE_NEWNET | CLONE_NEWIPC)) ||
         (prepared_ns && ((new_ns | join_ns) & CLONE_NEWUSER))) {
         csr_err(error, EINVAL, "csr_spawn: prepared namespace of a kind that must be created at clone", NULL);
         return -1;
@@ -799,12 +799,4 @@ int csr_child_resume_wait(struct csr_child *child, int phase, struct csr_error *
 fail:
     csr_child_abort(child);
     return -1;
-}
-
-int csr_child_resume(struct csr_child *child, int phase, const char *state_json, size_t state_len,
-                     struct csr_error *error)
-{
-    if (csr_child_resume_send(child, phase, state_json, state_len, error) < 0)
-        return -1;
-    return csr_child_resume_wait(child, phase, error);
 }

@@ -166,7 +166,7 @@ public sealed partial class ContainerRuntime
                 ? FdChannel.Connect(seccomp.ListenerPath!, "linux.seccomp.listenerPath") : null;
             var opts = new LaunchOptions(o.Id, fifo, o.NoPivot, o.PreserveFds, cgroup?.CloneIntoCgroupFd ?? -1, !o.NoNewKeyring,
                 ConsoleFd: monitor is not null ? monitor.ConsoleFd : console?.Fd ?? -1, ListenerFd: listener?.Fd ?? -1, Stdio: monitor?.Stdio,
-                CgroupJoin: joinLate ? Array.ConvertAll([.. cgroup!.SelfJoinPaths], p => new CgroupJoinFile(-1, p)) : cgroup?.SelfJoinFiles,
+                CgroupJoin: joinLate ? [.. cgroup!.SelfJoinPaths.Select(p => new CgroupJoinFile(-1, p))] : cgroup?.SelfJoinFiles,
                 CgroupJoinLate: joinLate);
             CsrPlan* plan = PlanBuilder.Build(arena, spec, bundle, rootfs, opts, 2 * probe.Length + 8192);
 

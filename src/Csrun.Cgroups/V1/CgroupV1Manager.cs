@@ -9,6 +9,7 @@ public sealed partial class CgroupV1Manager : ICgroupManager, IResourceWriter
 {
     private readonly V1Hierarchy[] _hierarchies;
     private readonly string[] _dirs;
+    private readonly string[] _joinPaths;
     private SafeFd[]? _joinFds;
     private CgroupJoinFile[]? _joinFiles;
 
@@ -18,6 +19,7 @@ public sealed partial class CgroupV1Manager : ICgroupManager, IResourceWriter
         _hierarchies = [.. hierarchies];
         _dirs = new string[_hierarchies.Length];
         for (int i = 0; i < _dirs.Length; i++) _dirs[i] = _hierarchies[i].MountPoint + path;
+        _joinPaths = Array.ConvertAll(_dirs, d => d + "/tasks");
     }
 
     public string Path { get; }
@@ -50,7 +52,7 @@ public sealed partial class CgroupV1Manager : ICgroupManager, IResourceWriter
     {
     }
 
-    public IReadOnlyList<string> SelfJoinPaths => Array.ConvertAll(_dirs, d => d + "/tasks");
+    public IReadOnlyList<string> SelfJoinPaths => _joinPaths;
 
     /// <summary>False when dir (or its parent) vanished meanwhile: a sibling's delete removed it while still empty.</summary>
     private static bool InheritCpuset(string parent, string dir, bool created)
@@ -87,7 +89,7 @@ public sealed partial class CgroupV1Manager : ICgroupManager, IResourceWriter
             var fds = new SafeFd[_dirs.Length];
             for (int i = 0; i < _dirs.Length; i++)
             {
-                string path = _dirs[i] + "/tasks";
+                string path = _joinPaths[i];
                 SafeFd? fd = SafeFd.TryOpen(path, Libc.O_WRONLY | Libc.O_CLOEXEC, out int errno);
                 if (fd is null)
                 {
