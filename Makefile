@@ -53,8 +53,9 @@ $(NATIVE_OUT)/libcsrun_native.a: $(NATIVE_SRC) $(NATIVE_OUT)/csrun-exec native/s
 	@gcc -c native/shim/blob.S -Wa,-I$(NATIVE_OUT) -o $(NATIVE_OUT)/obj/shim_blob.o
 	@rm -f $@ && ar rcs $@ $(NATIVE_OUT)/obj/*.o
 
+# The shared library (csrund) leaves out csrun's start-up constructor (nsprep_early.c).
 $(NATIVE_OUT)/libcsrun_native.so: $(NATIVE_OUT)/libcsrun_native.a
-	@gcc -shared -o $@ $(NATIVE_OUT)/obj/*.o
+	@gcc -shared -o $@ $(filter-out %/nsprep_early.o,$(wildcard $(NATIVE_OUT)/obj/*.o))
 
 csrun: $(CSRUN)
 $(CSRUN): $(NATIVE_OUT)/libcsrun_native.a $(CS_SRC)

@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -33,7 +34,15 @@ struct csr_nsprep {
     int joined;
     uint64_t types;
     int net_fd, ipc_fd;
+    /* RUNNING, then DONE (set by the thread) or ABANDONED (set by csr_nsprep_discard): whichever of the two
+       comes second frees it, so a discarded prep never makes the caller wait for the thread. */
+    _Atomic int state;
 };
+
+enum { PREP_RUNNING, PREP_DONE, PREP_ABANDONED };
+
+/* Set by csrun's start-up constructor (nsprep_early.c), taken by csr_nsprep_claim. */
+struct csr_nsprep *_Atomic csr_nsprep_early;
 
 static int *slot(struct csr_nsprep *p, uint64_t type)
 {
@@ -66,6 +75,25 @@ static void *prep_main(void *arg)
     return NULL;
 }
 
+static void close_fds(struct csr_nsprep *p)
+{
+    if (p->net_fd >= 0)
+        close(p->net_fd);
+    if (p->ipc_fd >= 0)
+        close(p->ipc_fd);
+}
+
+static void *prep_thread(void *arg)
+{
+    struct csr_nsprep *p = arg;
+    prep_main(p);
+    if (atomic_exchange(&p->state, PREP_DONE) == PREP_ABANDONED) {
+        close_fds(p);
+        free(p);
+    }
+    return NULL;
+}
+
 struct csr_nsprep *csr_nsprep_start(uint64_t types)
 {
     types &= CSR_NSPREP_TYPES;
@@ -86,7 +114,7 @@ struct csr_nsprep *csr_nsprep_start(uint64_t types)
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    int r = pthread_create(&p->thread, &attr, prep_main, p);
+    int r = pthread_create(&p->thread, &attr, prep_thread, p);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
     if (r != 0) {
@@ -113,9 +141,28 @@ void csr_nsprep_free(struct csr_nsprep *p)
     if (!p)
         return;
     csr_nsprep_fd(p, 0);
-    if (p->net_fd >= 0)
-        close(p->net_fd);
-    if (p->ipc_fd >= 0)
-        close(p->ipc_fd);
+    close_fds(p);
     free(p);
+}
+
+void csr_nsprep_discard(struct csr_nsprep *p)
+{
+    if (!p)
+        return;
+    pthread_detach(p->thread);
+    if (atomic_exchange(&p->state, PREP_ABANDONED) == PREP_DONE) {
+        close_fds(p);
+        free(p);
+    }
+}
+
+struct csr_nsprep *csr_nsprep_claim(uint64_t types, int *from_startup)
+{
+    types &= CSR_NSPREP_TYPES;
+    struct csr_nsprep *early = atomic_exchange(&csr_nsprep_early, NULL);
+    *from_startup = early && types && (types & ~early->types) == 0;
+    if (*from_startup)
+        return early; /* a namespace it made and the spec does not want is closed unused by csr_nsprep_free */
+    csr_nsprep_discard(early);
+    return csr_nsprep_start(types);
 }

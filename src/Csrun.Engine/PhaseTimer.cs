@@ -20,6 +20,15 @@ public static class PhaseTimer
         _last = Stopwatch.GetTimestamp();
     }
 
+    /// <summary>A line about how this start went, in between the phases.</summary>
+    public static void Note(string text)
+    {
+        if (!Enabled) return;
+        long t = Stopwatch.GetTimestamp();
+        Console.Error.WriteLine($"note {text}");
+        _last += Stopwatch.GetTimestamp() - t; // not charged to the phase it interrupts
+    }
+
     /// <summary>The managed heap's share of a start: every allocated byte is a page fault at first touch and
     /// a page to free at exit.</summary>
     public static void Allocations()

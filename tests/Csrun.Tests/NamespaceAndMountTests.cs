@@ -69,6 +69,62 @@ public class NamespaceAndMountTests
     }
 
     [Fact]
+    public void Run_and_create_take_the_namespaces_csrun_made_before_dotnet_started()
+    {
+        // native/nsprep_early.c: csrun's executable starts them from a constructor when its command is run or
+        // create, so the thread has the second core while .NET starts. The phase trace says when the engine took
+        // them; a link that left the constructor out of the binary would silently lose the overlap.
+        using var sb = new Sandbox();
+        foreach (string command in (string[])["run", "create"])
+        {
+            string id = sb.NewId(command);
+            var r = Sandbox.Exec("env", "CSRUN_TRACE_PHASES=1", TestEnv.CsrunBinary, "--log-format", "text", "--root", sb.Root,
+                command, "--bundle", sb.Bundle(null, "sh", "-c", "readlink /proc/self/ns/net; ls /sys/class/net"), id);
+            Assert.True(r.ExitCode == 0, r.ToString());
+            Assert.Contains("note network/ipc namespaces made at start-up", r.Stderr);
+            if (command == "create")
+            {
+                int pid = System.Text.Json.JsonDocument.Parse(sb.Csrun("state", id).Stdout).RootElement.GetProperty("pid").GetInt32();
+                Assert.NotEqual(Ns("net"), new FileInfo($"/proc/{pid}/ns/net").LinkTarget);
+                Assert.NotEqual(Ns("ipc"), new FileInfo($"/proc/{pid}/ns/ipc").LinkTarget);
+                Assert.Equal(0, sb.Csrun("delete", "-f", id).ExitCode);
+            }
+            else
+            {
+                string[] lines = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+                Assert.Equal(["lo"], lines[1..]);
+                Assert.NotEqual(Ns("net"), lines[0]);
+            }
+            Leaks.AssertNothingLeft(sb, id);
+        }
+        // Any other command leaves namespaces alone.
+        var state = Sandbox.Exec("env", "CSRUN_TRACE_PHASES=1", TestEnv.CsrunBinary, "--root", sb.Root, "list");
+        Assert.True(state.ExitCode == 0, state.ToString());
+        Assert.DoesNotContain("namespaces made at start-up", state.Stderr);
+    }
+
+    [Fact]
+    public void Without_new_network_namespace_the_ones_made_at_start_up_are_dropped()
+    {
+        // The host's network namespace, by path (csrun's own, which is the host's): the start-up's new one is
+        // discarded unused.
+        using var sb = new Sandbox();
+        var r = Sandbox.Exec("env", "CSRUN_TRACE_PHASES=1", TestEnv.CsrunBinary, "--root", sb.Root, "run", "--bundle",
+            sb.Bundle(s =>
+            {
+                s.Linux!.Namespaces!.RemoveAll(n => n.Type is "network" or "ipc");
+                s.Linux.Namespaces.Add(new LinuxNamespace { Type = "network", Path = "/proc/self/ns/net" });
+            }, "sh", "-c", "for n in net ipc; do readlink /proc/self/ns/$n; done; ls /proc/self/fd"), sb.NewId());
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.DoesNotContain("namespaces made at start-up", r.Stderr);
+        string[] lines = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(Ns("net"), lines[0]);
+        Assert.Equal(Ns("ipc"), lines[1]);
+        // stdio and the fd ls itself opens: nothing of the discarded namespaces came along.
+        Assert.Equal(["0", "1", "2", "3"], lines[2..]);
+    }
+
+    [Fact]
     public void Joins_an_existing_network_namespace_by_path()
     {
         using var sb = new Sandbox();

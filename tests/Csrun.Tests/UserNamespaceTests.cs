@@ -43,6 +43,24 @@ public class UserNamespaceTests
     }
 
     [Fact]
+    public void Its_network_namespace_belongs_to_its_user_namespace()
+    {
+        // Root in the container's user namespace administers the network namespace only if that user namespace
+        // owns it: made by the clone, never the one csrun's start-up prepared in the host's user namespace.
+        using var sb = new Sandbox();
+        var r = Sandbox.Exec("env", "CSRUN_TRACE_PHASES=1", TestEnv.CsrunBinary, "--root", sb.Root, "run", "--bundle",
+            sb.Bundle(s =>
+            {
+                UserNs(s);
+                foreach (var set in (List<string>?[])[s.Process!.Capabilities!.Bounding, s.Process.Capabilities.Effective, s.Process.Capabilities.Permitted])
+                    set!.Add("CAP_NET_ADMIN");
+            }, "sh", "-c", "busybox ip link set lo up && busybox ip -o link show lo"), sb.NewId());
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("LOWER_UP", r.Stdout);
+        Assert.DoesNotContain("namespaces made at start-up", r.Stderr);
+    }
+
+    [Fact]
     public void New_user_namespace_without_mappings_is_refused()
     {
         using var sb = new Sandbox();

@@ -181,8 +181,8 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Lib, EntryPoint = "csr_spawn")]
     public static partial int Spawn(CsrPlan* plan, CsrChild* child, CsrError* error);
 
-    [LibraryImport(Lib, EntryPoint = "csr_nsprep_start")]
-    public static partial nint NsPrepStart(ulong types);
+    [LibraryImport(Lib, EntryPoint = "csr_nsprep_claim")]
+    public static partial nint NsPrepClaim(ulong types, out int fromStartup);
 
     [LibraryImport(Lib, EntryPoint = "csr_nsprep_fd")]
     public static partial int NsPrepFd(nint prep, ulong type);

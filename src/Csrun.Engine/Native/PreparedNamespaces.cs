@@ -5,7 +5,7 @@ namespace Csrun.Engine.Native;
 
 /// <summary>
 /// The container's new network and ipc namespaces, made on a throwaway native thread while this one
-/// makes the state directory and builds the plan (native/nsprep.c). Network namespace creation is the costliest
+/// starts .NET (csrun's executable), or makes the state directory and builds the plan (native/nsprep.c). Network namespace creation is the costliest
 /// step of a start on a small host; here it overlaps with work the runtime does anyway. When the thread
 /// could not make them, <see cref="Fd"/> is -1 and the clone creates them as before.
 /// </summary>
@@ -16,17 +16,19 @@ internal sealed class PreparedNamespaces : IDisposable
 
     private PreparedNamespaces(nint prep) => _prep = prep;
 
-    /// <summary>Starts the thread for the spec's new network/ipc namespaces; null when there are none, or
-    /// when the spec has a user namespace (those must be owned by it, so the clone makes them).</summary>
+    /// <summary>The spec's new network/ipc namespaces, from csrun's start-up (native/nsprep_early.c) when it
+    /// made them, else from a thread started now; null when there are none, or when the spec has a user
+    /// namespace (those must be owned by it, so the clone makes them). Namespaces the start-up made and the spec
+    /// does not take are discarded here.</summary>
     public static PreparedNamespaces? Start(Oci.Spec spec)
     {
-        var nss = spec.Linux?.Namespaces;
-        if (nss is null || nss.Exists(n => n.Type == "user")) return null;
         ulong types = 0;
-        foreach (var n in nss)
-            if (string.IsNullOrEmpty(n.Path) && SpecValidator.NamespaceTypes.TryGetValue(n.Type, out ulong t)) types |= t & Kinds;
-        if (types == 0) return null;
-        nint prep = NativeMethods.NsPrepStart(types);
+        var nss = spec.Linux?.Namespaces;
+        if (nss is not null && !nss.Exists(n => n.Type == "user"))
+            foreach (var n in nss)
+                if (string.IsNullOrEmpty(n.Path) && SpecValidator.NamespaceTypes.TryGetValue(n.Type, out ulong t)) types |= t & Kinds;
+        nint prep = NativeMethods.NsPrepClaim(types, out int fromStartup);
+        if (fromStartup != 0) PhaseTimer.Note("network/ipc namespaces made at start-up");
         return prep == 0 ? null : new PreparedNamespaces(prep);
     }
 

@@ -1,0 +1,61 @@
+/*
+ * The network and ipc namespaces of `csrun run` and `csrun create`, started before .NET starts.
+ *
+ * The runtime's own start-up (loading, GC and type initialisation: about 2 ms here) runs on one core;
+ * the namespace thread of nsprep.c can have the other from the first instant instead of from the end of
+ * validation. This constructor runs before main when the command line names one of the two commands;
+ * the engine takes the prepared namespaces with csr_nsprep_claim if the spec wants new ones and has no
+ * user namespace, and discards them otherwise (without waiting for the thread). Either way nothing
+ * outlives the process: the namespaces exist only as this process's O_CLOEXEC fds, and the container's
+ * init closes every inherited fd before it execs.
+ *
+ * Linked only into the csrun executable (the csproj asks for csr_nsprep_early_start); the shared library
+ * that csrund loads has no constructor, and there csr_nsprep_claim always starts a thread of its own.
+ */
+#include "internal.h"
+
+#include <linux/membarrier.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+extern struct csr_nsprep *_Atomic csr_nsprep_early;
+
+/* The command word: the first argument that is neither a global option nor an option's value. The
+ * global options that take a value are those of src/Csrun.Cli/GlobalOptions.cs. */
+static const char *command_word(int argc, char **argv)
+{
+    static const char *const valued[] = { "--root", "--log", "--log-format", "--rootless", "--criu" };
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] != '-')
+            return a;
+        if (!strcmp(a, "--"))
+            return i + 1 < argc ? argv[i + 1] : NULL;
+        for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
+            if (!strcmp(a, valued[k])) {
+                i++;
+                break;
+            }
+    }
+    return NULL;
+}
+
+__attribute__((constructor)) static void early(int argc, char **argv)
+{
+    const char *cmd = command_word(argc, argv);
+    if (!cmd || (strcmp(cmd, "run") && strcmp(cmd, "create")))
+        return;
+    /* .NET registers the process for private expedited membarrier as it starts. The kernel makes that
+     * registration wait for a full RCU grace period (about 10 ms here) once the process has a second
+     * thread, and makes it free while there is one: register now, before the thread exists, and the
+     * runtime's own registration finds it done (it is per process and idempotent). */
+    syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0);
+    csr_nsprep_early = csr_nsprep_start(CLONE_NEWNET | CLONE_NEWIPC);
+}
+
+/* The symbol the csrun executable's link asks for, so that the linker takes this file from the archive. */
+void csr_nsprep_early_start(void)
+{
+}
