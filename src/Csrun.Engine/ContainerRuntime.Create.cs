@@ -120,10 +120,12 @@ public sealed partial class ContainerRuntime
             joinLate = JoinsCgroupsLate(spec) && cgroup.SelfJoinPaths.Count > 0;
             if (joinLate)
             {
-                // The v1 directories are made and limited on a second thread while the child is cloned (started
-                // below, once the plan is built); the child joins them at the start of its mounts phase, which is
-                // resumed only once they exist.
+                // The v1 directories are made and limited on a second thread while the plan is built and the child
+                // is cloned; the child joins them at the start of its mounts phase, which is resumed only once they
+                // exist. (csrun's executable made the network namespace before .NET started, so the second core is
+                // free from here; in a daemon the namespace thread shares it.)
                 cgroup.CreateForClone();
+                cgroupSetup = new BackgroundCgroupSetup(cgroup, DeviceRules.WithDefaults(spec));
                 PhaseTimer.Mark("cgroup v2 for clone");
             }
             else try
@@ -169,10 +171,6 @@ public sealed partial class ContainerRuntime
                 CgroupJoin: joinLate ? [.. cgroup!.SelfJoinPaths.Select(p => new CgroupJoinFile(-1, p))] : cgroup?.SelfJoinFiles,
                 CgroupJoinLate: joinLate);
             CsrPlan* plan = PlanBuilder.Build(arena, spec, bundle, rootfs, opts, 2 * probe.Length + 8192);
-
-            // Started only now: until here the namespace thread has the second core to itself, and the clone
-            // below waits for it; the cgroups are needed only at the resume, after the clone.
-            if (joinLate) cgroupSetup = new BackgroundCgroupSetup(cgroup!, DeviceRules.WithDefaults(spec));
             PhaseTimer.Mark("plan");
             prepared?.ApplyTo(plan);
             PhaseTimer.Mark("wait for namespaces");

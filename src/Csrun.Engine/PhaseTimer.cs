@@ -10,12 +10,15 @@ public static class PhaseTimer
 {
     private static readonly bool Enabled = Environment.GetEnvironmentVariable("CSRUN_TRACE_PHASES") == "1";
     private static long _last = Stopwatch.GetTimestamp();
+    private static long _allocated;
 
     public static void Mark(string phase)
     {
         if (!Enabled) return;
         long now = Stopwatch.GetTimestamp();
-        Console.Error.WriteLine($"phase {phase,-24} {Stopwatch.GetElapsedTime(_last, now).TotalMilliseconds,7:F3} ms");
+        long allocated = GC.GetAllocatedBytesForCurrentThread();
+        Console.Error.WriteLine($"phase {phase,-24} {Stopwatch.GetElapsedTime(_last, now).TotalMilliseconds,7:F3} ms {(allocated - _allocated) / 1024.0,7:F1} kB");
+        _allocated = GC.GetAllocatedBytesForCurrentThread();
         // The next phase starts after this line is out: the first write sets up the console, ~0.2 ms.
         _last = Stopwatch.GetTimestamp();
     }
