@@ -55,7 +55,7 @@ $(NATIVE_OUT)/libcsrun_native.a: $(NATIVE_SRC) $(NATIVE_OUT)/csrun-exec native/s
 
 # The shared library (csrund) leaves out csrun's start-up constructor (nsprep_early.c).
 $(NATIVE_OUT)/libcsrun_native.so: $(NATIVE_OUT)/libcsrun_native.a
-	@gcc -shared -o $@ $(filter-out %/nsprep_early.o,$(wildcard $(NATIVE_OUT)/obj/*.o))
+	@gcc -shared -o $@ $$(ls $(NATIVE_OUT)/obj/*.o | grep -v '/nsprep_early\.o$$')
 
 csrun: $(CSRUN)
 $(CSRUN): $(NATIVE_OUT)/libcsrun_native.a $(CS_SRC)
