@@ -7,7 +7,8 @@
 //
 // Options: --csrun PATH (skipped, with a note, when it does not exist), --rootfs DIR (required),
 // --out DIR (default out/bench), --crun PATH, --runc PATH (default: found on PATH),
-// --warmup N (3), --iterations N (30), --rss-runs N (10, see PeakRss.cs), --mkbundle PATH (default: rootfs/mkbundle.sh found
+// --warmup N (3), --iterations N (30), --rss-runs N (10, see PeakRss.cs), --rounds N (100: the interleaved
+// measurement after BenchmarkDotNet's, see Interleaved.cs), --mkbundle PATH (default: rootfs/mkbundle.sh found
 // upwards from the current directory or from this program).
 //
 // Hybrid cgroup hosts (cgroup v1 controllers plus a cgroup2 mount at /sys/fs/cgroup/unified):
@@ -42,7 +43,7 @@ public static class Program
     {
         public string? Csrun, Rootfs, Crun, Runc, Floor, Mkbundle;
         public string Out = Path.Combine("out", "bench");
-        public int Warmup = 3, Iterations = 30, RssRuns = 10;
+        public int Warmup = 3, Iterations = 30, RssRuns = 10, Rounds = 100;
     }
 
     public static int Main(string[] args)
@@ -54,7 +55,7 @@ public static class Program
         catch (ArgumentException e)
         {
             Console.Error.WriteLine($"csrun-bench: {e.Message}");
-            Console.Error.WriteLine("usage: Csrun.Benchmarks --rootfs DIR [--csrun PATH] [--out DIR] [--crun PATH] [--runc PATH] [--floor PATH] [--warmup N] [--iterations N] [--rss-runs N] [--mkbundle PATH]");
+            Console.Error.WriteLine("usage: Csrun.Benchmarks --rootfs DIR [--csrun PATH] [--out DIR] [--crun PATH] [--runc PATH] [--floor PATH] [--warmup N] [--iterations N] [--rss-runs N] [--rounds N] [--mkbundle PATH]");
             return 2;
         }
         if (Native.geteuid() != 0)
@@ -92,6 +93,7 @@ public static class Program
                 case "--warmup": o.Warmup = Int(); break;
                 case "--iterations": o.Iterations = Int(); break;
                 case "--rss-runs": o.RssRuns = Int(); break;
+                case "--rounds": o.Rounds = Int(); break;
                 default: throw new ArgumentException($"unknown argument {args[i]}");
             }
         }
@@ -257,7 +259,9 @@ public static class Program
                 .WithOptions(ConfigOptions.JoinSummary);
 
             var summary = BenchmarkRunner.Run<RuntimeRunBenchmark>(config);
-            var markdown = Report(summary, settings, runtimes, notes, o);
+            Console.WriteLine($"csrun-bench: {o.Rounds} interleaved rounds (each runtime once a round, the order rotating)");
+            var interleaved = Interleaved.Measure(settings, o.Rounds, warmupRounds: 3);
+            var markdown = Report(summary, interleaved, settings, runtimes, notes, o);
             string resultsPath = Path.Combine(outDir, "results.md");
             File.WriteAllText(resultsPath, markdown);
             Console.WriteLine();
@@ -313,7 +317,8 @@ public static class Program
 
     private sealed record Row(string Name, double MedianMs, double P90Ms, double? RssMiB, int Samples);
 
-    private static string Report(Summary summary, BenchSettings settings, List<(string Name, string Path)> runtimes, List<string> notes, Options o)
+    private static string Report(Summary summary, List<Interleaved.Result> interleaved, BenchSettings settings,
+        List<(string Name, string Path)> runtimes, List<string> notes, Options o)
     {
         var rows = new List<Row>();
         foreach (var report in summary.Reports)
@@ -348,6 +353,25 @@ public static class Program
             string RssRatio(Row? other) => other?.RssMiB is double b && csrun.RssMiB is double a ? (a / b).ToString("0.00", inv) + "×" : "n/a";
             sb.AppendLine($"csrun / crun: {Ratio(crun)} median time, {RssRatio(crun)} peak RSS");
             sb.AppendLine($"csrun / runc: {Ratio(runc)} median time, {RssRatio(runc)} peak RSS");
+        }
+        sb.AppendLine();
+        sb.AppendLine($"Interleaved, {o.Rounds} rounds (each runtime once a round, in rotating order; the host's drift falls on all alike):");
+        sb.AppendLine();
+        sb.AppendLine("| runtime | median ms | p90 ms | ratio to crun |");
+        sb.AppendLine("|---|---:|---:|---:|");
+        var rr = interleaved.OrderBy(r => Array.IndexOf(order, r.Name)).ToList();
+        var rrCrun = rr.FirstOrDefault(r => r.Name == "crun");
+        foreach (var r in rr)
+        {
+            string ratio = rrCrun is null ? "n/a" : (r.MedianMs / rrCrun.MedianMs).ToString("0.00", inv) + "×";
+            sb.AppendLine(inv, $"| {r.Name} | {r.MedianMs:0.00} | {r.P90Ms:0.00} | {ratio} |");
+        }
+        if (rr.FirstOrDefault(r => r.Name == "csrun") is { } rrCsrun)
+        {
+            sb.AppendLine();
+            foreach (var other in new[] { "crun", "runc" })
+                if (rr.FirstOrDefault(r => r.Name == other) is { } o2)
+                    sb.AppendLine(inv, $"csrun / {other}, interleaved: {rrCsrun.MedianMs / o2.MedianMs:0.00}× median time");
         }
         foreach (var n in notes) { sb.AppendLine(); sb.AppendLine($"Note: {n}"); }
         sb.AppendLine();
