@@ -78,8 +78,7 @@ public class NamespaceAndMountTests
         foreach (string command in (string[])["run", "create"])
         {
             string id = sb.NewId(command);
-            var r = Sandbox.Exec("env", "CSRUN_TRACE_PHASES=1", TestEnv.CsrunBinary, "--log-format", "text", "--root", sb.Root,
-                command, "--bundle", sb.Bundle(null, "sh", "-c", "readlink /proc/self/ns/net; ls /sys/class/net"), id);
+            var r = sb.CsrunTraced("--log-format", "text", command, "--bundle", sb.Bundle(null, "sh", "-c", "readlink /proc/self/ns/net; ls /sys/class/net"), id);
             Assert.True(r.ExitCode == 0, r.ToString());
             Assert.Contains("note network/ipc namespaces made at start-up", r.Stderr);
             if (command == "create")
@@ -98,9 +97,9 @@ public class NamespaceAndMountTests
             Leaks.AssertNothingLeft(sb, id);
         }
         // Any other command leaves namespaces alone.
-        var state = Sandbox.Exec("env", "CSRUN_TRACE_PHASES=1", TestEnv.CsrunBinary, "--root", sb.Root, "list");
-        Assert.True(state.ExitCode == 0, state.ToString());
-        Assert.DoesNotContain("namespaces made at start-up", state.Stderr);
+        var list = sb.CsrunTraced("list");
+        Assert.True(list.ExitCode == 0, list.ToString());
+        Assert.DoesNotContain("namespaces made at start-up", list.Stderr);
     }
 
     [Fact]
@@ -109,7 +108,7 @@ public class NamespaceAndMountTests
         // The host's network namespace, by path (csrun's own, which is the host's): the start-up's new one is
         // discarded unused.
         using var sb = new Sandbox();
-        var r = Sandbox.Exec("env", "CSRUN_TRACE_PHASES=1", TestEnv.CsrunBinary, "--root", sb.Root, "run", "--bundle",
+        var r = sb.CsrunTraced("run", "--bundle",
             sb.Bundle(s =>
             {
                 s.Linux!.Namespaces!.RemoveAll(n => n.Type is "network" or "ipc");

@@ -109,6 +109,10 @@ public sealed class Sandbox : IDisposable
     public ProcResult CsrunWithTimeout(TimeSpan timeout, params string[] args) =>
         Run(TestEnv.CsrunBinary, ["--root", Root, .. args], timeout);
 
+    /// <summary>csrun with its start-up phase trace on stderr (CSRUN_TRACE_PHASES=1).</summary>
+    public ProcResult CsrunTraced(params string[] args) =>
+        Run("env", ["CSRUN_TRACE_PHASES=1", TestEnv.CsrunBinary, "--root", Root, .. args], TimeSpan.FromSeconds(60));
+
     /// <summary>`csrun run` of a bundle whose process prints something; returns its result.</summary>
     public ProcResult RunContainer(string bundle, string? id = null) => Csrun("run", "--bundle", bundle, id ?? NewId());
 

@@ -48,7 +48,7 @@ public class UserNamespaceTests
         // Root in the container's user namespace administers the network namespace only if that user namespace
         // owns it: made by the clone, never the one csrun's start-up prepared in the host's user namespace.
         using var sb = new Sandbox();
-        var r = Sandbox.Exec("env", "CSRUN_TRACE_PHASES=1", TestEnv.CsrunBinary, "--root", sb.Root, "run", "--bundle",
+        var r = sb.CsrunTraced("run", "--bundle",
             sb.Bundle(s =>
             {
                 UserNs(s);
