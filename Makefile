@@ -64,12 +64,15 @@ $(CSRUN): $(NATIVE_OUT)/libcsrun_native.a $(CS_SRC)
 
 # csrund (the CRI daemon) is ASP.NET Core: published framework-dependent as one single-file executable,
 # run by the machine's .NET runtime rather than NativeAOT.
-# It carries libcsrun_native.so into $(BIN): rebuilt when that changes, and published after csrun, whose AOT
-# publish into the same directory drops the shared library.
+# It loads libcsrun_native.so from $(BIN): published after csrun, whose AOT publish into the same directory
+# drops the shared library, and copied by hand, since an incremental publish that finds nothing changed does
+# not put it back.
 csrund: $(CSRUND)
 $(CSRUND): $(NATIVE_OUT)/libcsrun_native.so $(CSRUN) $(CS_SRC) $(wildcard src/Csrun.Cri/Protos/*.proto)
 	$(DOTNET) publish src/Csrun.Daemon/Csrun.Daemon.csproj -c $(CONFIG) -o $(BIN) --nologo -v quiet -p:PublishSingleFile=true
 	@rm -f $(BIN)/*.pdb
+	@cp $(NATIVE_OUT)/libcsrun_native.so $(BIN)/
+	@touch $@
 
 # csrun-monitor: csrund's per-container monitor (conmon's job), plain C so each costs well under a MiB.
 monitor: $(MONITOR)
