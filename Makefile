@@ -58,7 +58,7 @@ $(NATIVE_OUT)/libcsrun_native.so: $(NATIVE_OUT)/libcsrun_native.a
 	@gcc -shared -o $@ $$(ls $(NATIVE_OUT)/obj/*.o | grep -v '/nsprep_early\.o$$')
 
 csrun: $(CSRUN)
-$(CSRUN): $(NATIVE_OUT)/libcsrun_native.a $(CS_SRC)
+$(CSRUN): $(NATIVE_OUT)/libcsrun_native.a $(CS_SRC) src/Csrun.Cli/startup.order
 	$(DOTNET) publish src/Csrun.Cli/Csrun.Cli.csproj -c $(CONFIG) -o $(BIN) --nologo -v quiet -p:NativeOut=$(NATIVE_OUT)/
 	@rm -f $(BIN)/*.dbg
 
