@@ -4,10 +4,10 @@ using Csrun.Linux;
 namespace Csrun.Engine.Native;
 
 /// <summary>
-/// The container's new network and ipc namespaces, made on a throwaway native thread while this one
-/// starts .NET (csrun's executable), or makes the state directory and builds the plan (native/nsprep.c). Network namespace creation is the costliest
-/// step of a start on a small host; here it overlaps with work the runtime does anyway. When the thread
-/// could not make them, <see cref="Fd"/> is -1 and the clone creates them as before.
+/// The container's new network and ipc namespaces, made on a throwaway native thread while this one starts
+/// .NET (csrun's executable) or makes the state directory and builds the plan (native/nsprep.c). Network
+/// namespace creation is the costliest step of a start on a small host; here it overlaps with work the runtime
+/// does anyway. When the thread could not make them, <see cref="Fd"/> is -1 and the clone creates them as before.
 /// </summary>
 internal sealed class PreparedNamespaces : IDisposable
 {
