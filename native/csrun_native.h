@@ -252,16 +252,12 @@ int csr_spawn(const struct csr_plan *plan, struct csr_child *child, struct csr_e
  *                             the namespaces csrun's start-up began (nsprep_early.c) if they cover types
  *                             (*from_startup = 1), else discards those and starts a thread for types; NULL
  *                             when types is 0 or no thread can start (the clone then creates them);
- *   csr_nsprep_start(types)   starts the thread (the same, without looking for the start-up's);
  *   csr_nsprep_fd(p, type)    waits for the thread; the namespace's fd (O_CLOEXEC), or -1 if it failed;
- *   csr_nsprep_free(p)        waits, closes the fds (the child has its own copies once spawned);
- *   csr_nsprep_discard(p)     the same without waiting: the thread closes them if it is not done yet. */
+ *   csr_nsprep_free(p)        waits, closes the fds (the child has its own copies once spawned). */
 struct csr_nsprep;
 struct csr_nsprep *csr_nsprep_claim(uint64_t types, int *from_startup);
-struct csr_nsprep *csr_nsprep_start(uint64_t types);
 int csr_nsprep_fd(struct csr_nsprep *p, uint64_t type);
 void csr_nsprep_free(struct csr_nsprep *p);
-void csr_nsprep_discard(struct csr_nsprep *p);
 
 /* A plain pthread running fn(arg), with the caller's signal mask; for a managed caller, fn is an
  * [UnmanagedCallersOnly] method (the runtime attaches the thread on entry). Unlike a managed Thread.Start,

@@ -57,6 +57,11 @@ CSR_HIDDEN void csr_reset_signals(void);
  * multi-threaded process. *pidfd receives a pidfd when the kernel supports CLONE_PIDFD, else -1. */
 CSR_HIDDEN pid_t csr_raw_fork(int *pidfd, unsigned long extra_flags);
 
+/* nsprep.c's thread, started without looking for the start-up's, and the start-up's own (set by
+ * nsprep_early.c in the csrun executable, taken by csr_nsprep_claim). */
+CSR_HIDDEN struct csr_nsprep *csr_nsprep_start(uint64_t types);
+extern CSR_HIDDEN struct csr_nsprep *_Atomic csr_nsprep_early;
+
 /* Marks every fd >= from close-on-exec (close_range(2), or /proc/self/fd iteration fallback). */
 CSR_HIDDEN int csr_cloexec_from(int from);
 /* Closes fds >= from except the keeps (-1 for none; close_range, kernel >= 5.9). */

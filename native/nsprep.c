@@ -34,14 +34,13 @@ struct csr_nsprep {
     int joined;
     uint64_t types;
     int net_fd, ipc_fd;
-    /* RUNNING, then DONE (set by the thread) or ABANDONED (set by csr_nsprep_discard): whichever of the two
+    /* RUNNING, then DONE (set by the thread) or ABANDONED (set by discard): whichever of the two
        comes second frees it, so a discarded prep never makes the caller wait for the thread. */
     _Atomic int state;
 };
 
 enum { PREP_RUNNING, PREP_DONE, PREP_ABANDONED };
 
-/* Set by csrun's start-up constructor (nsprep_early.c), taken by csr_nsprep_claim. */
 struct csr_nsprep *_Atomic csr_nsprep_early;
 
 static int *slot(struct csr_nsprep *p, uint64_t type)
@@ -145,7 +144,8 @@ void csr_nsprep_free(struct csr_nsprep *p)
     free(p);
 }
 
-void csr_nsprep_discard(struct csr_nsprep *p)
+/* Like csr_nsprep_free, without waiting: the thread closes the fds if it is not done yet. */
+static void discard(struct csr_nsprep *p)
 {
     if (!p)
         return;
@@ -163,6 +163,6 @@ struct csr_nsprep *csr_nsprep_claim(uint64_t types, int *from_startup)
     *from_startup = early && types && (types & ~early->types) == 0;
     if (*from_startup)
         return early; /* a namespace it made and the spec does not want is closed unused by csr_nsprep_free */
-    csr_nsprep_discard(early);
+    discard(early);
     return csr_nsprep_start(types);
 }

@@ -20,8 +20,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-extern struct csr_nsprep *_Atomic csr_nsprep_early;
-
 /* The command word: the first argument that is neither a global option nor an option's value. The
  * global options that take a value are those of src/Csrun.Cli/GlobalOptions.cs. */
 static const char *command_word(int argc, char **argv)
