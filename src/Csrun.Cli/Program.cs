@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Csrun.Cli;
 using Csrun.Cli.Commands;
+using Csrun.Engine;
 
 // Every command, by name and aliases. Only the one being run is built: constructing the whole tree (the
 // image commands and run's image options included) costs the start path page faults for nothing.
@@ -14,6 +15,8 @@ using Csrun.Cli.Commands;
     (["checkpoint"], CheckpointCommands.Checkpoint), (["restore"], CheckpointCommands.Restore), (["image"], ImageCommands.Build),
 ];
 
+// With CSRUN_T0 (the caller's CLOCK_MONOTONIC at spawn), the first phase is exec, the loader and the runtime's start.
+PhaseTimer.Mark("exec to Main");
 args = ArgsCompat.Normalize(args);
 // RootCommand's help and version options fetch their texts through a ResourceManager (reflection over
 // assembly attributes): ~60% of Main's start-up time. They are only built when asked for or when usage

@@ -83,7 +83,7 @@ public sealed partial class ContainerRuntime
     {
         ptyMaster = -1;
         monitorPid = 0;
-        PhaseTimer.Mark("startup");
+        PhaseTimer.Mark("command line");
         string bundle = Path.GetFullPath(o.Bundle);
         spec = SpecLoader.Load(bundle);
         PhaseTimer.Mark("load config.json");

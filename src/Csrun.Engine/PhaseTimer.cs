@@ -9,7 +9,10 @@ namespace Csrun.Engine;
 public static class PhaseTimer
 {
     private static readonly bool Enabled = Environment.GetEnvironmentVariable("CSRUN_TRACE_PHASES") == "1";
-    private static long _last = Stopwatch.GetTimestamp();
+    // CSRUN_T0: the caller's CLOCK_MONOTONIC in ns just before it spawned csrun (Stopwatch reads the same
+    // clock here), so the first phase includes exec, the dynamic loader and the runtime's start.
+    private static long _last = Enabled && long.TryParse(Environment.GetEnvironmentVariable("CSRUN_T0"), out long t0)
+        ? (long)((Int128)t0 * Stopwatch.Frequency / 1_000_000_000) : Stopwatch.GetTimestamp();
     private static long _allocated;
 
     public static void Mark(string phase)

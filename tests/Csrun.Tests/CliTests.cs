@@ -25,6 +25,27 @@ public class CliTests
     }
 
     [Fact]
+    public void Phase_trace_counts_its_first_phase_from_the_callers_CSRUN_T0()
+    {
+        // CSRUN_T0 is the caller's CLOCK_MONOTONIC in ns at spawn (Stopwatch reads that clock on Linux). Set 5 s
+        // in the past, the first phase must span those 5 s; each phase line is "phase NAME  MS ms  KB kB".
+        using var sb = new Sandbox();
+        long nowNs = (long)((Int128)System.Diagnostics.Stopwatch.GetTimestamp() * 1_000_000_000 / System.Diagnostics.Stopwatch.Frequency);
+        var r = Sandbox.Run("env", ["CSRUN_TRACE_PHASES=1", $"CSRUN_T0={nowNs - 5_000_000_000}", TestEnv.CsrunBinary, "--root", sb.Root, "list"],
+            TimeSpan.FromSeconds(60));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        string line = r.Stderr.Split('\n').First(l => l.StartsWith("phase "));
+        Assert.StartsWith("phase exec to Main", line);
+        string[] f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        double ms = double.Parse(f[Array.IndexOf(f, "ms") - 1], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(ms, 5000, double.MaxValue);
+        // Without tracing, nothing is printed however CSRUN_T0 is set.
+        var quiet = Sandbox.Run("env", [$"CSRUN_T0={nowNs}", TestEnv.CsrunBinary, "--root", sb.Root, "list"], TimeSpan.FromSeconds(60));
+        Assert.True(quiet.ExitCode == 0, quiet.ToString());
+        Assert.DoesNotContain("phase ", quiet.Stderr);
+    }
+
+    [Fact]
     public void Spec_output_runs_as_is_once_terminal_is_off()
     {
         using var sb = new Sandbox();
