@@ -110,10 +110,15 @@ internal sealed class PodTestBed : IAsyncDisposable
         _externalChannel?.Dispose();
         _externalChannel = null;
         if (_external is null) return;
+        int pid = _external.Id;
         _external.Kill();
         _external.WaitForExit();
         _external.Dispose();
         _external = null;
+        // The .NET runtime removes its debugger pipes and diagnostics socket only when it shuts down.
+        foreach (string pattern in (string[])[$"clr-debug-pipe-{pid}-*", $"dotnet-diagnostic-{pid}-*"])
+            foreach (string f in Directory.GetFiles(Path.GetTempPath(), pattern))
+                File.Delete(f);
     }
 
     public V1.RuntimeService.RuntimeServiceClient Runtime => new(_externalChannel ?? Daemon.Channel);
