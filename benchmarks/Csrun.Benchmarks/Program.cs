@@ -8,7 +8,8 @@
 // Options: --csrun PATH (skipped, with a note, when it does not exist), --rootfs DIR (required),
 // --out DIR (default out/bench), --crun PATH, --runc PATH (default: found on PATH),
 // --warmup N (3), --iterations N (30), --rss-runs N (10, see PeakRss.cs), --rounds N (100: the interleaved
-// measurement after BenchmarkDotNet's, see Interleaved.cs), --mkbundle PATH (default: rootfs/mkbundle.sh found
+// measurement after BenchmarkDotNet's, see Interleaved.cs), --phase-runs N (100: csrun's traced runs, see
+// Phases.cs), --mkbundle PATH (default: rootfs/mkbundle.sh found
 // upwards from the current directory or from this program).
 //
 // Hybrid cgroup hosts (cgroup v1 controllers plus a cgroup2 mount at /sys/fs/cgroup/unified):
@@ -43,7 +44,7 @@ public static class Program
     {
         public string? Csrun, Rootfs, Crun, Runc, Floor, Mkbundle;
         public string Out = Path.Combine("out", "bench");
-        public int Warmup = 3, Iterations = 30, RssRuns = 10, Rounds = 100;
+        public int Warmup = 3, Iterations = 30, RssRuns = 10, Rounds = 100, PhaseRuns = 100;
     }
 
     public static int Main(string[] args)
@@ -55,7 +56,7 @@ public static class Program
         catch (ArgumentException e)
         {
             Console.Error.WriteLine($"csrun-bench: {e.Message}");
-            Console.Error.WriteLine("usage: Csrun.Benchmarks --rootfs DIR [--csrun PATH] [--out DIR] [--crun PATH] [--runc PATH] [--floor PATH] [--warmup N] [--iterations N] [--rss-runs N] [--rounds N] [--mkbundle PATH]");
+            Console.Error.WriteLine("usage: Csrun.Benchmarks --rootfs DIR [--csrun PATH] [--out DIR] [--crun PATH] [--runc PATH] [--floor PATH] [--warmup N] [--iterations N] [--rss-runs N] [--rounds N] [--phase-runs N] [--mkbundle PATH]");
             return 2;
         }
         if (Native.geteuid() != 0)
@@ -94,6 +95,7 @@ public static class Program
                 case "--iterations": o.Iterations = Int(); break;
                 case "--rss-runs": o.RssRuns = Int(); break;
                 case "--rounds": o.Rounds = Int(); break;
+                case "--phase-runs": o.PhaseRuns = Int(); break;
                 default: throw new ArgumentException($"unknown argument {args[i]}");
             }
         }
@@ -261,7 +263,13 @@ public static class Program
             var summary = BenchmarkRunner.Run<RuntimeRunBenchmark>(config);
             Console.WriteLine($"csrun-bench: {o.Rounds} interleaved rounds (each runtime once a round, the order rotating)");
             var interleaved = Interleaved.Measure(settings, o.Rounds, warmupRounds: 3);
-            var markdown = Report(summary, interleaved, settings, runtimes, notes, o);
+            Phases.Result? phases = null;
+            if (runtimes.Exists(r => r.Name == "csrun"))
+            {
+                Console.WriteLine($"csrun-bench: {o.PhaseRuns} traced csrun runs (CSRUN_TRACE_PHASES=1, CSRUN_T0)");
+                phases = Phases.Measure(settings, settings.PathOf("csrun"), o.PhaseRuns, warmupRuns: 3);
+            }
+            var markdown = Report(summary, interleaved, phases, settings, runtimes, notes, o);
             string resultsPath = Path.Combine(outDir, "results.md");
             File.WriteAllText(resultsPath, markdown);
             Console.WriteLine();
@@ -317,7 +325,7 @@ public static class Program
 
     private sealed record Row(string Name, double MedianMs, double P90Ms, double? RssMiB, int Samples);
 
-    private static string Report(Summary summary, List<Interleaved.Result> interleaved, BenchSettings settings,
+    private static string Report(Summary summary, List<Interleaved.Result> interleaved, Phases.Result? phases, BenchSettings settings,
         List<(string Name, string Path)> runtimes, List<string> notes, Options o)
     {
         var rows = new List<Row>();
@@ -372,6 +380,23 @@ public static class Program
             foreach (var other in new[] { "crun", "runc" })
                 if (rr.FirstOrDefault(r => r.Name == other) is { } o2)
                     sb.AppendLine(inv, $"csrun / {other}, interleaved: {rrCsrun.MedianMs / o2.MedianMs:0.00}× median time");
+        }
+        if (phases is not null)
+        {
+            sb.AppendLine();
+            sb.AppendLine($"Where a csrun start spends its time: medians of {phases.Runs} traced runs (CSRUN_TRACE_PHASES=1, CSRUN_T0 " +
+                          "stamped at posix_spawn, so the first phase includes exec and the .NET start; each phase ends where the next " +
+                          "begins; the managed allocations of each):");
+            sb.AppendLine();
+            sb.AppendLine("| phase | median ms | allocated kB |");
+            sb.AppendLine("|---|---:|---:|");
+            foreach (var ph in phases.Phases)
+                sb.AppendLine(inv, $"| {ph.Name} | {ph.MedianMs:0.000} | {ph.MedianKiB:0.0} |");
+            sb.AppendLine(inv, $"| sum of the medians | {phases.Phases.Sum(ph => ph.MedianMs):0.000} | {phases.Phases.Sum(ph => ph.MedianKiB):0.0} |");
+            sb.AppendLine();
+            sb.AppendLine(inv, $"A traced run took {phases.TracedTotalMs:0.00} ms (median, spawn to wait4: the phases plus csrun's exit and " +
+                               $"the trace's own output); {phases.MedianAllocatedBytes / 1024.0:0} kB allocated on the managed heap; the " +
+                               $"network/ipc namespaces came from start-up in {phases.FromStartUp} of {phases.Runs} runs.");
         }
         foreach (var n in notes) { sb.AppendLine(); sb.AppendLine($"Note: {n}"); }
         sb.AppendLine();

@@ -39,9 +39,14 @@ public sealed unsafe class PreparedCommand : IDisposable
     private readonly void* _fileActions;
     private readonly void* _attr;
     private readonly string _display;
+    private readonly byte* _t0Digits; // the digits of CSRUN_T0=..., written just before each spawn
     private bool _disposed;
 
-    public PreparedCommand(string path, IReadOnlyList<string> args, string stderrPath)
+    private const int T0Width = 20;
+
+    /// <param name="traceStart">run csrun with its phase trace (CSRUN_TRACE_PHASES=1) and CSRUN_T0 set to the
+    /// monotonic clock in ns right before each posix_spawn(), so its first phase counts from the spawn.</param>
+    public PreparedCommand(string path, IReadOnlyList<string> args, string stderrPath, bool traceStart = false)
     {
         _display = string.Join(' ', new[] { path }.Concat(args));
         _path = CString(path);
@@ -53,10 +58,17 @@ public sealed unsafe class PreparedCommand : IDisposable
 
         var env = new List<string>();
         foreach (DictionaryEntry e in Environment.GetEnvironmentVariables())
-            env.Add($"{e.Key}={e.Value}");
+            if (!traceStart || e.Key is not ("CSRUN_TRACE_PHASES" or "CSRUN_T0"))
+                env.Add($"{e.Key}={e.Value}");
+        if (traceStart)
+        {
+            env.Add("CSRUN_TRACE_PHASES=1");
+            env.Add("CSRUN_T0=" + new string('0', T0Width));
+        }
         _envp = (byte**)Alloc((env.Count + 1) * sizeof(IntPtr));
         for (int i = 0; i < env.Count; i++) _envp[i] = CString(env[i]);
         _envp[env.Count] = null;
+        if (traceStart) _t0Digits = _envp[env.Count - 1] + "CSRUN_T0=".Length;
 
         _fileActions = Alloc(Native.FileActionsSize);
         Check(Native.posix_spawn_file_actions_init(_fileActions), "posix_spawn_file_actions_init");
@@ -83,6 +95,7 @@ public sealed unsafe class PreparedCommand : IDisposable
     public SpawnResult Run()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_t0Digits != null) StampT0();
         int rc = Native.posix_spawn(out int pid, _path, _fileActions, _attr, _argv, _envp);
         if (rc != 0) throw new InvalidOperationException($"posix_spawn {_display}: {Native.StrError(rc)}");
         while (true)
@@ -99,6 +112,15 @@ public sealed unsafe class PreparedCommand : IDisposable
             if (r == -1 && errno == Native.EINTR) continue;
             throw new InvalidOperationException($"wait4({pid}) for {_display}: {Native.StrError(errno)}");
         }
+    }
+
+    // Stopwatch reads CLOCK_MONOTONIC on Linux, the clock csrun's PhaseTimer reads CSRUN_T0 against.
+    private void StampT0()
+    {
+        long ns = (long)((Int128)System.Diagnostics.Stopwatch.GetTimestamp() * 1_000_000_000 / System.Diagnostics.Stopwatch.Frequency);
+        var digits = new Span<byte>(_t0Digits, T0Width);
+        if (!ns.TryFormat(digits, out int n, "D20", System.Globalization.CultureInfo.InvariantCulture) || n != T0Width)
+            throw new InvalidOperationException($"CSRUN_T0 {ns} does not fit {T0Width} digits");
     }
 
     /// <summary>Prepares, runs and frees in one call (for the untimed checks and cleanups).</summary>

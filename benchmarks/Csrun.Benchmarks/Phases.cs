@@ -1,0 +1,82 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace Csrun.Benchmarks;
+
+/// <summary>
+/// Where a csrun start spends its time: `csrun run` of the benchmark's bundle with its phase trace on
+/// (CSRUN_TRACE_PHASES=1, CSRUN_T0 stamped right before posix_spawn, so the first phase includes exec and the
+/// runtime's start), the median of each phase over many runs. The trace's own output is not charged to any
+/// phase, but it makes a traced run longer than an untraced one: the phases, not the traced total, are the
+/// numbers to read.
+/// </summary>
+internal static partial class Phases
+{
+    public sealed record Phase(string Name, double MedianMs, double MedianKiB);
+    public sealed record Result(List<Phase> Phases, double TracedTotalMs, long MedianAllocatedBytes, int Runs, int FromStartUp);
+
+    // PhaseTimer.Mark: "phase NAME  MS ms  KB kB"; PhaseTimer.Allocations: "allocated N bytes, ...".
+    [GeneratedRegex(@"^phase (?<name>.+?)\s+(?<ms>-?[0-9.]+) ms\s+(?<kb>-?[0-9.]+) kB$")]
+    private static partial Regex PhaseLine();
+    [GeneratedRegex(@"^allocated (?<bytes>[0-9]+) bytes")]
+    private static partial Regex AllocatedLine();
+
+    public static Result Measure(BenchSettings settings, string csrun, int runs, int warmupRuns)
+    {
+        const string name = "csrun-phases";
+        string state = settings.StateDir(name), log = settings.StderrLog(name);
+        Directory.CreateDirectory(state);
+        Directory.CreateDirectory(Path.GetDirectoryName(log)!);
+        var order = new List<string>();
+        var ms = new Dictionary<string, List<double>>();
+        var kib = new Dictionary<string, List<double>>();
+        var totals = new List<double>();
+        var allocated = new List<long>();
+        int fromStartUp = 0;
+        for (int i = -warmupRuns; i < runs; i++)
+        {
+            string id = $"csrun-bench-phases-{Environment.ProcessId}-{i + warmupRuns}";
+            SpawnResult result;
+            double total;
+            using (var command = new PreparedCommand(csrun, ["--root", state, "run", "--bundle", settings.Bundle, id], log, traceStart: true))
+            {
+                long start = System.Diagnostics.Stopwatch.GetTimestamp();
+                result = command.Run();
+                total = System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            }
+            if (Directory.Exists(Path.Combine(state, id)))
+                PreparedCommand.RunOnce(csrun, ["--root", state, "delete", "-f", id], log + ".delete");
+            string[] lines = File.ReadAllLines(log);
+            if (!result.Success)
+                throw new InvalidOperationException($"csrun run {id} (traced): {result}: {string.Join('\n', lines).Trim()}");
+            if (i < 0) continue;
+            totals.Add(total);
+            foreach (string line in lines)
+            {
+                if (PhaseLine().Match(line) is { Success: true } m)
+                {
+                    string phase = m.Groups["name"].Value;
+                    if (!ms.ContainsKey(phase)) { order.Add(phase); ms[phase] = []; kib[phase] = []; }
+                    ms[phase].Add(double.Parse(m.Groups["ms"].Value, CultureInfo.InvariantCulture));
+                    kib[phase].Add(double.Parse(m.Groups["kb"].Value, CultureInfo.InvariantCulture));
+                }
+                else if (AllocatedLine().Match(line) is { Success: true } a)
+                    allocated.Add(long.Parse(a.Groups["bytes"].Value, CultureInfo.InvariantCulture));
+                else if (line.StartsWith("note ", StringComparison.Ordinal) && line.Contains("made at start-up", StringComparison.Ordinal))
+                    fromStartUp++;
+            }
+        }
+        if (order.Count == 0)
+            throw new InvalidOperationException($"csrun printed no phases with CSRUN_TRACE_PHASES=1 (stderr: {log})");
+        var phases = order.Select(p => new Phase(p, Median(ms[p]), Median(kib[p]))).ToList();
+        allocated.Sort();
+        return new Result(phases, Median(totals), allocated.Count > 0 ? allocated[allocated.Count / 2] : 0, runs, fromStartUp);
+    }
+
+    private static double Median(List<double> values)
+    {
+        values.Sort();
+        int n = values.Count;
+        return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+    }
+}
