@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace Csrun.Benchmarks;
 
 /// <summary>
@@ -27,16 +25,7 @@ internal static class Interleaved
                 Directory.CreateDirectory(state);
                 Directory.CreateDirectory(Path.GetDirectoryName(log)!);
                 string id = $"csrun-bench-rr-{name}-{Environment.ProcessId}-{++sequence}";
-                SpawnResult result;
-                double ms;
-                using (var command = new PreparedCommand(path, ["--root", state, "run", "--bundle", settings.Bundle, id], log))
-                {
-                    long start = Stopwatch.GetTimestamp();
-                    result = command.Run();
-                    ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-                }
-                if (Directory.Exists(Path.Combine(state, id)))
-                    PreparedCommand.RunOnce(path, ["--root", state, "delete", "-f", id], log + ".delete");
+                var (result, ms) = PreparedCommand.TimeContainerRun(path, state, settings.Bundle, id, log);
                 if (!result.Success)
                     throw new InvalidOperationException($"{name} run {id}: {result}: {File.ReadAllText(log).Trim()}");
                 if (round >= 0) samples[name].Add(ms);

@@ -13,7 +13,7 @@ namespace Csrun.Benchmarks;
 internal static partial class Phases
 {
     public sealed record Phase(string Name, double MedianMs, double MedianKiB);
-    public sealed record Result(List<Phase> Phases, double TracedTotalMs, long MedianAllocatedBytes, int Runs, int FromStartUp);
+    public sealed record Result(List<Phase> Phases, double TracedTotalMs, double MedianAllocatedBytes, int Runs, int FromStartUp);
 
     // PhaseTimer.Mark: "phase NAME  MS ms  KB kB"; PhaseTimer.Allocations: "allocated N bytes, ...".
     [GeneratedRegex(@"^phase (?<name>.+?)\s+(?<ms>-?[0-9.]+) ms\s+(?<kb>-?[0-9.]+) kB$")]
@@ -31,21 +31,12 @@ internal static partial class Phases
         var ms = new Dictionary<string, List<double>>();
         var kib = new Dictionary<string, List<double>>();
         var totals = new List<double>();
-        var allocated = new List<long>();
+        var allocated = new List<double>();
         int fromStartUp = 0;
         for (int i = -warmupRuns; i < runs; i++)
         {
             string id = $"csrun-bench-phases-{Environment.ProcessId}-{i + warmupRuns}";
-            SpawnResult result;
-            double total;
-            using (var command = new PreparedCommand(csrun, ["--root", state, "run", "--bundle", settings.Bundle, id], log, traceStart: true))
-            {
-                long start = System.Diagnostics.Stopwatch.GetTimestamp();
-                result = command.Run();
-                total = System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-            }
-            if (Directory.Exists(Path.Combine(state, id)))
-                PreparedCommand.RunOnce(csrun, ["--root", state, "delete", "-f", id], log + ".delete");
+            var (result, total) = PreparedCommand.TimeContainerRun(csrun, state, settings.Bundle, id, log, traceStart: true);
             string[] lines = File.ReadAllLines(log);
             if (!result.Success)
                 throw new InvalidOperationException($"csrun run {id} (traced): {result}: {string.Join('\n', lines).Trim()}");
@@ -61,7 +52,7 @@ internal static partial class Phases
                     kib[phase].Add(double.Parse(m.Groups["kb"].Value, CultureInfo.InvariantCulture));
                 }
                 else if (AllocatedLine().Match(line) is { Success: true } a)
-                    allocated.Add(long.Parse(a.Groups["bytes"].Value, CultureInfo.InvariantCulture));
+                    allocated.Add(double.Parse(a.Groups["bytes"].Value, CultureInfo.InvariantCulture));
                 else if (line.StartsWith("note ", StringComparison.Ordinal) && line.Contains("made at start-up", StringComparison.Ordinal))
                     fromStartUp++;
             }
@@ -69,8 +60,7 @@ internal static partial class Phases
         if (order.Count == 0)
             throw new InvalidOperationException($"csrun printed no phases with CSRUN_TRACE_PHASES=1 (stderr: {log})");
         var phases = order.Select(p => new Phase(p, Median(ms[p]), Median(kib[p]))).ToList();
-        allocated.Sort();
-        return new Result(phases, Median(totals), allocated.Count > 0 ? allocated[allocated.Count / 2] : 0, runs, fromStartUp);
+        return new Result(phases, Median(totals), allocated.Count > 0 ? Median(allocated) : 0, runs, fromStartUp);
     }
 
     private static double Median(List<double> values)

@@ -123,6 +123,24 @@ public sealed unsafe class PreparedCommand : IDisposable
             throw new InvalidOperationException($"CSRUN_T0 {ns} does not fit {T0Width} digits");
     }
 
+    /// <summary>One timed `RUNTIME --root STATE run --bundle BUNDLE ID` (posix_spawn to wait4), then, untimed, a
+    /// `delete -f` of whatever the run left in STATE.</summary>
+    public static (SpawnResult Result, double Ms) TimeContainerRun(string runtime, string state, string bundle, string id, string stderrPath,
+        bool traceStart = false)
+    {
+        SpawnResult result;
+        double ms;
+        using (var command = new PreparedCommand(runtime, ["--root", state, "run", "--bundle", bundle, id], stderrPath, traceStart))
+        {
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
+            result = command.Run();
+            ms = System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        }
+        if (Directory.Exists(Path.Combine(state, id)))
+            RunOnce(runtime, ["--root", state, "delete", "-f", id], stderrPath + ".delete");
+        return (result, ms);
+    }
+
     /// <summary>Prepares, runs and frees in one call (for the untimed checks and cleanups).</summary>
     public static SpawnResult RunOnce(string path, IReadOnlyList<string> args, string stderrPath)
     {
