@@ -114,10 +114,9 @@ public sealed unsafe class PreparedCommand : IDisposable
         }
     }
 
-    // Stopwatch reads CLOCK_MONOTONIC on Linux, the clock csrun's PhaseTimer reads CSRUN_T0 against.
     private void StampT0()
     {
-        long ns = (long)((Int128)System.Diagnostics.Stopwatch.GetTimestamp() * 1_000_000_000 / System.Diagnostics.Stopwatch.Frequency);
+        long ns = Csrun.Engine.PhaseTimer.MonotonicNs();
         var digits = new Span<byte>(_t0Digits, T0Width);
         if (!ns.TryFormat(digits, out int n, "D20", System.Globalization.CultureInfo.InvariantCulture) || n != T0Width)
             throw new InvalidOperationException($"CSRUN_T0 {ns} does not fit {T0Width} digits");

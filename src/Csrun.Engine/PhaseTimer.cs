@@ -15,6 +15,10 @@ public static class PhaseTimer
         ? (long)((Int128)t0 * Stopwatch.Frequency / 1_000_000_000) : Stopwatch.GetTimestamp();
     private static long _allocated;
 
+    /// <summary>The clock CSRUN_T0 is read against (CLOCK_MONOTONIC) in nanoseconds: what a caller stamps into
+    /// CSRUN_T0 right before it spawns csrun.</summary>
+    public static long MonotonicNs() => (long)((Int128)Stopwatch.GetTimestamp() * 1_000_000_000 / Stopwatch.Frequency);
+
     public static void Mark(string phase)
     {
         if (!Enabled) return;
