@@ -53,9 +53,10 @@ $(NATIVE_OUT)/libcsrun_native.a: $(NATIVE_SRC) $(NATIVE_OUT)/csrun-exec native/s
 	@gcc -c native/shim/blob.S -Wa,-I$(NATIVE_OUT) -o $(NATIVE_OUT)/obj/shim_blob.o
 	@rm -f $@ && ar rcs $@ $(NATIVE_OUT)/obj/*.o
 
-# The shared library (csrund) leaves out csrun's start-up constructor (nsprep_early.c).
+# The shared library (csrund) leaves out what only the csrun executable wants: its start-up constructor
+# (nsprep_early.c) and its lazy libm (libm_lazy.c).
 $(NATIVE_OUT)/libcsrun_native.so: $(NATIVE_OUT)/libcsrun_native.a
-	@gcc -shared -o $@ $$(ls $(NATIVE_OUT)/obj/*.o | grep -v '/nsprep_early\.o$$')
+	@gcc -shared -o $@ $$(ls $(NATIVE_OUT)/obj/*.o | grep -Ev '/(nsprep_early|libm_lazy)\.o$$')
 
 csrun: $(CSRUN)
 $(CSRUN): $(NATIVE_OUT)/libcsrun_native.a $(CS_SRC) src/Csrun.Cli/startup.order
