@@ -1,17 +1,18 @@
 /*
  * libm, loaded on first use instead of at every start of csrun.
  *
- * The .NET runtime imports seven functions from libm (for Math and the GC's tuning), and none of them runs
- * on csrun's commands' paths; yet with libm a DT_NEEDED of the executable, every start opens, maps and
- * relocates it and every exit unmaps it again. Defined here, the executable resolves them at link time and
- * the linker (--as-needed) drops libm; the first call of any of them loads it with dlopen and binds that
- * function, and each call after is one indirect jump.
+ * The .NET runtime imports seven functions from libm (for Math, and the GC's allocation sampling), and none
+ * of them runs on csrun's commands' paths; yet with libm a DT_NEEDED of the executable, every start opens,
+ * maps and relocates it and every exit unmaps it again. Defined here, the executable resolves them at link
+ * time and the linker (--as-needed) drops libm; the first call of any of them loads it with dlopen and binds
+ * that function, and each call after is one indirect jump.
  *
  * Linked only into the csrun executable (the csproj asks for csr_libm_lazy); the shared library csrund
  * loads leaves it out, since there the .NET host has libm loaded anyway.
  */
 #include <dlfcn.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static _Noreturn void missing(const char *what)
@@ -21,10 +22,7 @@ static _Noreturn void missing(const char *what)
     const char *e = dlerror();
     if (!e)
         e = what;
-    size_t n = 0;
-    while (e[n])
-        n++;
-    (void)!write(2, e, n);
+    (void)!write(2, e, strlen(e));
     (void)!write(2, "\n", 1);
     abort();
 }
