@@ -35,15 +35,7 @@ internal static class Interleaved
         {
             var s = samples[r.Name];
             s.Sort();
-            return new Result(r.Name, Percentile(s, 0.5), Percentile(s, 0.9), s.Count);
+            return new Result(r.Name, Stats.Percentile(s, 0.5), Stats.Percentile(s, 0.9), s.Count);
         }).ToList();
-    }
-
-    // Linear interpolation between closest ranks, as BenchmarkDotNet computes its percentiles.
-    private static double Percentile(List<double> sorted, double p)
-    {
-        double rank = p * (sorted.Count - 1);
-        int lo = (int)Math.Floor(rank), hi = (int)Math.Ceiling(rank);
-        return sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo);
     }
 }

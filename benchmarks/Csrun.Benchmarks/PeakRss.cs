@@ -56,9 +56,8 @@ public static class PeakRss
     {
         var path = settings.RssFile(runtime);
         if (!File.Exists(path)) return null;
-        var s = File.ReadAllLines(path).Where(l => l.Length > 0).Select(long.Parse).Order().ToList();
-        if (s.Count == 0) return null;
-        double kib = s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2.0;
-        return kib / 1024.0;
+        var kib = File.ReadAllLines(path).Where(l => l.Length > 0).Select(l => (double)long.Parse(l)).ToList();
+        if (kib.Count == 0) return null;
+        return Stats.Median(kib) / 1024.0;
     }
 }

@@ -59,14 +59,7 @@ internal static partial class Phases
         }
         if (order.Count == 0)
             throw new InvalidOperationException($"csrun printed no phases with CSRUN_TRACE_PHASES=1 (stderr: {log})");
-        var phases = order.Select(p => new Phase(p, Median(ms[p]), Median(kib[p]))).ToList();
-        return new Result(phases, Median(totals), allocated.Count > 0 ? Median(allocated) : 0, runs, fromStartUp);
-    }
-
-    private static double Median(List<double> values)
-    {
-        values.Sort();
-        int n = values.Count;
-        return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+        var phases = order.Select(p => new Phase(p, Stats.Median(ms[p]), Stats.Median(kib[p]))).ToList();
+        return new Result(phases, Stats.Median(totals), allocated.Count > 0 ? Stats.Median(allocated) : 0, runs, fromStartUp);
     }
 }
