@@ -264,7 +264,8 @@ void csr_nsprep_free(struct csr_nsprep *p);
  * starting it does not wait for the thread to run. NULL (errno set) when it cannot be created. */
 struct csr_thread;
 struct csr_thread *csr_thread_start(void (*fn)(void *), void *arg);
-void csr_thread_join(struct csr_thread *t);
+/* Returns the CPU the thread began on (-1 if unknown), which is never the caller's when it had a choice. */
+int csr_thread_join(struct csr_thread *t);
 /* A resume is a send, then a wait: two calls, so that the caller can do its own work (write its state)
  * while the child sets up. */
 int csr_child_resume_send(struct csr_child *child, int phase, const char *state_json, size_t state_len,

@@ -14,6 +14,8 @@
 #include "csrun_native.h"
 
 #include <limits.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -56,6 +58,17 @@ CSR_HIDDEN void csr_reset_signals(void);
 /* Raw fork (clone with SIGCHLD): avoids glibc's atfork handlers, which are not safe in a copy of a
  * multi-threaded process. *pidfd receives a pidfd when the kernel supports CLONE_PIDFD, else -1. */
 CSR_HIDDEN pid_t csr_raw_fork(int *pidfd, unsigned long extra_flags);
+
+/* pthread_create for the helper threads, started on another CPU than the caller's (see thread.c).
+ * stack_size 0 keeps the default. The new thread must call csr_placed(placement) first thing: it takes
+ * back the caller's whole CPU set. */
+struct csr_placement {
+    int placed;
+    cpu_set_t all;
+};
+CSR_HIDDEN int csr_thread_create_elsewhere(pthread_t *thread, size_t stack_size, void *(*fn)(void *), void *arg,
+                                           struct csr_placement *placement);
+CSR_HIDDEN void csr_placed(const struct csr_placement *placement);
 
 /* nsprep.c's thread, started without looking for the start-up's, and the start-up's own (set by
  * nsprep_early.c in the csrun executable, taken by csr_nsprep_claim). */

@@ -34,6 +34,7 @@ struct csr_nsprep {
     int joined;
     uint64_t types;
     int net_fd, ipc_fd;
+    struct csr_placement placement;
     /* RUNNING, then DONE (set by the thread) or ABANDONED (set by discard): whichever of the two
        comes second frees it, so a discarded prep never makes the caller wait for the thread. */
     _Atomic int state;
@@ -85,6 +86,7 @@ static void close_fds(struct csr_nsprep *p)
 static void *prep_thread(void *arg)
 {
     struct csr_nsprep *p = arg;
+    csr_placed(&p->placement);
     prep_main(p);
     if (atomic_exchange(&p->state, PREP_DONE) == PREP_ABANDONED) {
         close_fds(p);
@@ -103,19 +105,12 @@ struct csr_nsprep *csr_nsprep_start(uint64_t types)
         return NULL;
     p->types = types;
     p->net_fd = p->ipc_fd = -1;
-    pthread_attr_t attr;
-    if (pthread_attr_init(&attr) != 0) {
-        free(p);
-        return NULL;
-    }
-    pthread_attr_setstacksize(&attr, 64 * 1024);
     /* The thread inherits a full mask: no process signal (nor a .NET handler) ever runs on it. */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    int r = pthread_create(&p->thread, &attr, prep_thread, p);
+    int r = csr_thread_create_elsewhere(&p->thread, 64 * 1024, prep_thread, p, &p->placement);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
     if (r != 0) {
         free(p);
         return NULL;

@@ -193,8 +193,9 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Lib, EntryPoint = "csr_thread_start")]
     public static partial nint ThreadStart(delegate* unmanaged<nint, void> fn, nint arg);
 
+    /// <summary>Returns the CPU the thread began on.</summary>
     [LibraryImport(Lib, EntryPoint = "csr_thread_join")]
-    public static partial void ThreadJoin(nint thread);
+    public static partial int ThreadJoin(nint thread);
 
     [LibraryImport(Lib, EntryPoint = "csr_spawn_monitored")]
     public static partial int SpawnMonitored(CsrPlan* plan, byte** monitorArgv, int* keepFds, int nKeep, CsrChild* child, int* monitorPid, CsrError* error);
