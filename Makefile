@@ -59,7 +59,7 @@ $(NATIVE_OUT)/libcsrun_native.so: $(NATIVE_OUT)/libcsrun_native.a
 	@gcc -shared -o $@ $$(ls $(NATIVE_OUT)/obj/*.o | grep -Ev '/(nsprep_early|libm_lazy)\.o$$')
 
 csrun: $(CSRUN)
-$(CSRUN): $(NATIVE_OUT)/libcsrun_native.a $(CS_SRC) src/Csrun.Cli/startup.order
+$(CSRUN): $(NATIVE_OUT)/libcsrun_native.a $(CS_SRC) src/Csrun.Cli/startup.order src/Csrun.Cli/Startup.props
 	$(DOTNET) publish src/Csrun.Cli/Csrun.Cli.csproj -c $(CONFIG) -o $(BIN) --nologo -v quiet -p:NativeOut=$(NATIVE_OUT)/
 	@rm -f $(BIN)/*.dbg
 
@@ -127,12 +127,23 @@ $(NATIVE_OUT)/floor: benchmarks/floor/floor.c
 	@mkdir -p $(NATIVE_OUT)
 	@gcc -O2 -Wall -Wextra -Werror -o $@ $<
 
+# floor-aot: the same kernel work behind an empty NativeAOT start built as csrun's (src/Csrun.Cli/Startup.props):
+# what any runtime written in .NET pays at least.
+$(NATIVE_OUT)/floor-aot.d/libfloor.a: benchmarks/floor/floor.c
+	@mkdir -p $(NATIVE_OUT)/floor-aot.d
+	@gcc -O2 -Wall -Wextra -Werror -Dmain=floor_main -c $< -o $(NATIVE_OUT)/floor-aot.d/floor.o
+	@rm -f $@ && ar rcs $@ $(NATIVE_OUT)/floor-aot.d/floor.o
+$(NATIVE_OUT)/floor-aot: $(NATIVE_OUT)/floor-aot.d/libfloor.a $(NATIVE_OUT)/libcsrun_native.a $(wildcard benchmarks/floor/aot/*) src/Csrun.Cli/Startup.props
+	$(DOTNET) publish benchmarks/floor/aot/FloorAot.csproj -c Release -o $(NATIVE_OUT)/floor-aot.d --nologo -v quiet -p:NativeOut=$(NATIVE_OUT)/
+	@rm -f $(NATIVE_OUT)/floor-aot.d/*.dbg && cp $(NATIVE_OUT)/floor-aot.d/floor-aot $@
+
 # A Debian bookworm minbase rootfs (debootstrap from the apt mirror) as OCI images, for the image benchmarks.
 $(OUT)/debian/debian-multi/index.json: rootfs/mkdebian.sh
 	bash rootfs/mkdebian.sh $(OUT)/debian
 
-bench: build rootfs images $(NATIVE_OUT)/floor $(OUT)/debian/debian-multi/index.json
+bench: build rootfs images $(NATIVE_OUT)/floor $(NATIVE_OUT)/floor-aot $(OUT)/debian/debian-multi/index.json
 	$(DOTNET) run -c Release --project benchmarks/Csrun.Benchmarks -- --csrun $(CSRUN) --floor $(NATIVE_OUT)/floor \
+	  --floor-aot $(NATIVE_OUT)/floor-aot \
 	  --rootfs $(ROOTFS)/busybox --out $(OUT)/bench
 	$(DOTNET) run -c Release --project benchmarks/Csrun.Benchmarks -- images --csrun $(CSRUN) --debian $(OUT)/debian \
 	  --out $(OUT)/bench --runs 5

@@ -6,7 +6,8 @@
 //       --csrun out/bin/csrun --rootfs out/rootfs/busybox --out out/bench
 //
 // Options: --csrun PATH (skipped, with a note, when it does not exist), --rootfs DIR (required),
-// --out DIR (default out/bench), --crun PATH, --runc PATH (default: found on PATH),
+// --out DIR (default out/bench), --crun PATH, --runc PATH (default: found on PATH), --floor PATH and
+// --floor-aot PATH (reference rows, benchmarks/floor: the kernel work alone, and behind a .NET start),
 // --warmup N (3), --iterations N (30), --rss-runs N (10, see PeakRss.cs), --rounds N (100: the interleaved
 // measurement after BenchmarkDotNet's, see Interleaved.cs), --phase-runs N (100: csrun's traced runs, see
 // Phases.cs), --mkbundle PATH (default: rootfs/mkbundle.sh found
@@ -42,7 +43,7 @@ public static class Program
 
     private sealed class Options
     {
-        public string? Csrun, Rootfs, Crun, Runc, Floor, Mkbundle;
+        public string? Csrun, Rootfs, Crun, Runc, Floor, FloorAot, Mkbundle;
         public string Out = Path.Combine("out", "bench");
         public int Warmup = 3, Iterations = 30, RssRuns = 10, Rounds = 100, PhaseRuns = 100;
     }
@@ -56,7 +57,7 @@ public static class Program
         catch (ArgumentException e)
         {
             Console.Error.WriteLine($"csrun-bench: {e.Message}");
-            Console.Error.WriteLine("usage: Csrun.Benchmarks --rootfs DIR [--csrun PATH] [--out DIR] [--crun PATH] [--runc PATH] [--floor PATH] [--warmup N] [--iterations N] [--rss-runs N] [--rounds N] [--phase-runs N] [--mkbundle PATH]");
+            Console.Error.WriteLine("usage: Csrun.Benchmarks --rootfs DIR [--csrun PATH] [--out DIR] [--crun PATH] [--runc PATH] [--floor PATH] [--floor-aot PATH] [--warmup N] [--iterations N] [--rss-runs N] [--rounds N] [--phase-runs N] [--mkbundle PATH]");
             return 2;
         }
         if (Native.geteuid() != 0)
@@ -89,6 +90,7 @@ public static class Program
                 case "--out": o.Out = Value(); break;
                 case "--crun": o.Crun = Value(); break;
                 case "--floor": o.Floor = Value(); break;
+                case "--floor-aot": o.FloorAot = Value(); break;
                 case "--runc": o.Runc = Value(); break;
                 case "--mkbundle": o.Mkbundle = Value(); break;
                 case "--warmup": o.Warmup = Int(); break;
@@ -181,6 +183,8 @@ public static class Program
             ("runc", o.Runc is null ? FindOnPath("runc") : Path.GetFullPath(o.Runc)),
             // benchmarks/floor: the kernel work alone, the floor under every runtime (optional).
             ("floor", o.Floor is null ? null : Path.GetFullPath(o.Floor)),
+            // benchmarks/floor/aot: the same behind an empty NativeAOT start built as csrun's (optional).
+            ("floor-aot", o.FloorAot is null ? null : Path.GetFullPath(o.FloorAot)),
         };
 
         var work = Directory.CreateTempSubdirectory("csrun-bench.");
@@ -336,7 +340,7 @@ public static class Program
             if (stats is null) { notes.Add($"{name}: the benchmark failed (see the BenchmarkDotNet log above)."); continue; }
             rows.Add(new Row(name, stats.Median / 1e6, stats.Percentiles.P90 / 1e6, PeakRss.MedianMiB(settings, name), stats.N));
         }
-        var order = new[] { "csrun", "crun", "runc", "floor" };
+        var order = new[] { "csrun", "crun", "runc", "floor", "floor-aot" };
         rows = rows.OrderBy(r => Array.IndexOf(order, r.Name)).ToList();
         Row? crun = rows.FirstOrDefault(r => r.Name == "crun"), runc = rows.FirstOrDefault(r => r.Name == "runc"), csrun = rows.FirstOrDefault(r => r.Name == "csrun");
 
