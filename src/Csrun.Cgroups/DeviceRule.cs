@@ -16,17 +16,18 @@ public readonly record struct DeviceRule(bool Allow, char Type, long Major, long
 
     public static DeviceRule From(LinuxDeviceCgroup d, int index)
     {
-        string field = $"linux.resources.devices[{index}]";
+        // The field's name only for an error: on the start path a rule is valid and no string is made.
+        string Field() => $"linux.resources.devices[{index}]";
         char type = d.Type switch
         {
             null or "" or "a" => 'a',
             "c" => 'c',
             "b" => 'b',
-            _ => throw new CgroupException($"{field}.type: invalid device type \"{d.Type}\" (want a, b or c)"),
+            _ => throw new CgroupException($"{Field()}.type: invalid device type \"{d.Type}\" (want a, b or c)"),
         };
         long major = d.Major ?? Any, minor = d.Minor ?? Any;
-        if (major < Any || major > uint.MaxValue) throw new CgroupException($"{field}.major: invalid value {major}");
-        if (minor < Any || minor > uint.MaxValue) throw new CgroupException($"{field}.minor: invalid value {minor}");
+        if (major < Any || major > uint.MaxValue) throw new CgroupException($"{Field()}.major: invalid value {major}");
+        if (minor < Any || minor > uint.MaxValue) throw new CgroupException($"{Field()}.minor: invalid value {minor}");
         DeviceAccess access = 0;
         // An omitted access means everything, as crun and runc's tooling treat it.
         foreach (char c in string.IsNullOrEmpty(d.Access) ? "rwm" : d.Access)
@@ -36,7 +37,7 @@ public readonly record struct DeviceRule(bool Allow, char Type, long Major, long
                 'r' => DeviceAccess.Read,
                 'w' => DeviceAccess.Write,
                 'm' => DeviceAccess.Mknod,
-                _ => throw new CgroupException($"{field}.access: invalid access \"{d.Access}\" (want a combination of r, w, m)"),
+                _ => throw new CgroupException($"{Field()}.access: invalid access \"{d.Access}\" (want a combination of r, w, m)"),
             };
         }
         return new DeviceRule(d.Allow, type, major, minor, access);
@@ -52,14 +53,39 @@ public readonly record struct DeviceRule(bool Allow, char Type, long Major, long
     /// <summary>The line the v1 devices.allow / devices.deny files take: "c 1:3 rwm", "a *:* rwm".</summary>
     public override string ToString()
     {
-        string maj = Major == Any ? "*" : Major.ToString(CultureInfo.InvariantCulture);
-        string min = Minor == Any ? "*" : Minor.ToString(CultureInfo.InvariantCulture);
-        Span<char> acc = stackalloc char[3];
+        Span<byte> line = stackalloc byte[MaxLineLength];
+        return System.Text.Encoding.ASCII.GetString(line[..Format(line)]);
+    }
+
+    /// <summary>The longest line <see cref="Format"/> writes: two 10-digit numbers and the rest.</summary>
+    public const int MaxLineLength = 32;
+
+    /// <summary>Writes the v1 line into <paramref name="line"/> (at least <see cref="MaxLineLength"/> bytes) and
+    /// returns its length: no string, no pooled buffer (it runs on the cgroup thread of every start).</summary>
+    public int Format(Span<byte> line)
+    {
         int n = 0;
-        if ((Access & DeviceAccess.Read) != 0) acc[n++] = 'r';
-        if ((Access & DeviceAccess.Write) != 0) acc[n++] = 'w';
-        if ((Access & DeviceAccess.Mknod) != 0) acc[n++] = 'm';
-        return $"{Type} {maj}:{min} {acc[..n]}";
+        line[n++] = (byte)Type;
+        line[n++] = (byte)' ';
+        n += FormatNumber(Major, line[n..]);
+        line[n++] = (byte)':';
+        n += FormatNumber(Minor, line[n..]);
+        line[n++] = (byte)' ';
+        if ((Access & DeviceAccess.Read) != 0) line[n++] = (byte)'r';
+        if ((Access & DeviceAccess.Write) != 0) line[n++] = (byte)'w';
+        if ((Access & DeviceAccess.Mknod) != 0) line[n++] = (byte)'m';
+        return n;
+    }
+
+    private static int FormatNumber(long value, Span<byte> dest)
+    {
+        if (value == Any)
+        {
+            dest[0] = (byte)'*';
+            return 1;
+        }
+        value.TryFormat(dest, out int n, default, CultureInfo.InvariantCulture);
+        return n;
     }
 }
 

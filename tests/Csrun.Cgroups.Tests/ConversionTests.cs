@@ -39,6 +39,7 @@ public class ConversionTests
     [InlineData(true, "b", 8L, null, "r", "b 8:* r")]
     [InlineData(true, "c", null, null, "m", "c *:* m")]
     [InlineData(true, "c", 136L, null, null, "c 136:* rwm")]
+    [InlineData(true, "b", 4294967295L, 4294967295L, "rwm", "b 4294967295:4294967295 rwm")]
     public void RendersV1Rules(bool allow, string? type, long? major, long? minor, string? access, string text)
     {
         var rule = DeviceRule.From(new LinuxDeviceCgroup { Allow = allow, Type = type, Major = major, Minor = minor, Access = access }, 0);

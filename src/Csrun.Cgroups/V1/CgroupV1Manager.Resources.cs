@@ -169,13 +169,12 @@ public sealed partial class CgroupV1Manager
         using var deny = OpenControl(dir + "/devices.deny", "linux.resources.devices");
         // The spec's list usually starts with that same deny-all ("a *:* rwm"): once is enough.
         if (rules.Length == 0 || !rules[0].DeniesAll) Write(deny, "a"u8, dir + "/devices.deny", "linux.resources.devices");
-        Span<byte> buf = stackalloc byte[64];
+        Span<byte> line = stackalloc byte[DeviceRule.MaxLineLength];
         for (int i = 0; i < rules.Length; i++)
         {
-            var fd = rules[i].Allow ? allow : deny;
-            string text = rules[i].ToString();
-            int n = System.Text.Encoding.ASCII.GetBytes(text, buf);
-            Write(fd, buf[..n], dir + (rules[i].Allow ? "/devices.allow" : "/devices.deny"), $"linux.resources.devices[{i}]");
+            int errno = CgroupFile.TryWrite((rules[i].Allow ? allow : deny).Fd, line[..rules[i].Format(line)]);
+            if (errno != 0)
+                throw CgroupFile.WriteError($"linux.resources.devices[{i}]", dir + (rules[i].Allow ? "/devices.allow" : "/devices.deny"), errno);
         }
     }
 
