@@ -12,13 +12,13 @@ internal static class ExecCommand
     public static Command Build()
     {
         var id = new Argument<string>("container-id");
-        var command = new Argument<string[]>("command") { Arity = ArgumentArity.ZeroOrMore };
+        var command = StringArrays.Argument("command");
         var process = new Option<string?>("--process", "-p") { Description = "path to a process.json" };
-        var env = new Option<string[]>("--env", "-e") { Description = "KEY=value to add", AllowMultipleArgumentsPerToken = false };
+        var env = StringArrays.Option("--env", ["-e"], "KEY=value to add");
         var cwd = new Option<string?>("--cwd") { Description = "working directory inside the container" };
         var user = new Option<string?>("--user", "-u") { Description = "UID[:GID]" };
         var gids = new Option<uint[]>("--additional-gids", "-g");
-        var caps = new Option<string[]>("--cap") { Description = "add a capability (CAP_NET_ADMIN)" };
+        var caps = StringArrays.Option("--cap", [], "add a capability (CAP_NET_ADMIN)");
         var noNewPrivs = new Option<bool>("--no-new-privs");
         var tty = new Option<bool>("--tty", "-t");
         var consoleSocket = new Option<string?>("--console-socket");

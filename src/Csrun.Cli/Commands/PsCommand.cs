@@ -10,7 +10,7 @@ internal static class PsCommand
     public static Command Build()
     {
         var id = new Argument<string>("container-id");
-        var psArgs = new Argument<string[]>("ps-options") { Arity = ArgumentArity.ZeroOrMore, Description = "options for ps(1), default -ef" };
+        var psArgs = StringArrays.Argument("ps-options", "options for ps(1), default -ef");
         var format = new Option<string>("--format", "-f") { DefaultValueFactory = _ => "table" };
         format.AcceptOnlyFromAmong("table", "json");
         var c = new Command("ps", "list the processes running in a container") { id, psArgs, format };

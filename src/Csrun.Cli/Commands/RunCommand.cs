@@ -14,13 +14,13 @@ internal static class RunCommand
     private static readonly Option<bool> Detach = new("--detach", "-d") { Description = "detach from the container's process" };
     private static readonly Option<bool> Keep = new("--keep") { Description = "keep the container (stopped) after it exits, until `delete`" };
     private static readonly Option<bool> NoSubreaper = new("--no-subreaper") { Description = "accepted for runc compatibility", Hidden = true };
-    private static readonly Argument<string[]> Args = new("container-id") { Description = "the container's id; with --image, the command to run instead", Arity = ArgumentArity.ZeroOrMore };
+    private static readonly Argument<string[]> Args = StringArrays.Argument("container-id", "the container's id; with --image, the command to run instead");
 
     private static readonly Option<string?> Image = new("--image") { Description = "run this image (pulled if missing); options for it go before --image, the command after it" };
     private static readonly Option<string?> Name = new("--name") { Description = "container id with --image (default: a random one)" };
     private static readonly Option<bool> Rm = new("--rm") { Description = "with --image: delete the container, its snapshot and bundle when it exits" };
-    private static readonly Option<string[]> Env = new("--env", "-e") { Description = "with --image: set VAR=value" };
-    private static readonly Option<string[]> Volume = new("--volume", "-v") { Description = "with --image: bind mount SRC:DST[:ro]" };
+    private static readonly Option<string[]> Env = StringArrays.Option("--env", ["-e"], "with --image: set VAR=value");
+    private static readonly Option<string[]> Volume = StringArrays.Option("--volume", ["-v"], "with --image: bind mount SRC:DST[:ro]");
     private static readonly Option<string?> Workdir = new("--workdir", "-w") { Description = "with --image: working directory" };
     private static readonly Option<string?> User = new("--user", "-u") { Description = "with --image: user[:group], names or ids" };
     private static readonly Option<bool> Tty = new("--tty", "-t") { Description = "with --image: give the process a terminal" };
