@@ -133,7 +133,8 @@ $(NATIVE_OUT)/floor-aot.d/libfloor.a: benchmarks/floor/floor.c
 	@mkdir -p $(NATIVE_OUT)/floor-aot.d
 	@gcc -O2 -Wall -Wextra -Werror -Dmain=floor_main -c $< -o $(NATIVE_OUT)/floor-aot.d/floor.o
 	@rm -f $@ && ar rcs $@ $(NATIVE_OUT)/floor-aot.d/floor.o
-$(NATIVE_OUT)/floor-aot: $(NATIVE_OUT)/floor-aot.d/libfloor.a $(NATIVE_OUT)/libcsrun_native.a $(wildcard benchmarks/floor/aot/*) src/Csrun.Cli/Startup.props
+$(NATIVE_OUT)/floor-aot: $(NATIVE_OUT)/floor-aot.d/libfloor.a $(NATIVE_OUT)/libcsrun_native.a benchmarks/floor/aot/FloorAot.csproj \
+		benchmarks/floor/aot/Program.cs src/Csrun.Cli/Startup.props
 	$(DOTNET) publish benchmarks/floor/aot/FloorAot.csproj -c Release -o $(NATIVE_OUT)/floor-aot.d --nologo -v quiet -p:NativeOut=$(NATIVE_OUT)/
 	@rm -f $(NATIVE_OUT)/floor-aot.d/*.dbg && cp $(NATIVE_OUT)/floor-aot.d/floor-aot $@
 
