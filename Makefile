@@ -123,15 +123,16 @@ run: build rootfs images
 	@bash rootfs/demo.sh $(CSRUN) $(ROOTFS)/busybox $(IMAGES)
 
 # floor: the kernel work of a start alone (benchmarks/floor), a reference row under every runtime.
+FLOOR_CFLAGS := -O2 -Wall -Wextra -Werror
 $(NATIVE_OUT)/floor: benchmarks/floor/floor.c
 	@mkdir -p $(NATIVE_OUT)
-	@gcc -O2 -Wall -Wextra -Werror -o $@ $<
+	@gcc $(FLOOR_CFLAGS) -o $@ $<
 
 # floor-aot: the same kernel work behind an empty NativeAOT start built as csrun's (src/Csrun.Cli/Startup.props):
 # what any runtime written in .NET pays at least.
 $(NATIVE_OUT)/floor-aot.d/libfloor.a: benchmarks/floor/floor.c
 	@mkdir -p $(NATIVE_OUT)/floor-aot.d
-	@gcc -O2 -Wall -Wextra -Werror -Dmain=floor_main -c $< -o $(NATIVE_OUT)/floor-aot.d/floor.o
+	@gcc $(FLOOR_CFLAGS) -Dmain=floor_main -c $< -o $(NATIVE_OUT)/floor-aot.d/floor.o
 	@rm -f $@ && ar rcs $@ $(NATIVE_OUT)/floor-aot.d/floor.o
 $(NATIVE_OUT)/floor-aot: $(NATIVE_OUT)/floor-aot.d/libfloor.a $(NATIVE_OUT)/libcsrun_native.a benchmarks/floor/aot/FloorAot.csproj \
 		benchmarks/floor/aot/Program.cs src/Csrun.Cli/Startup.props

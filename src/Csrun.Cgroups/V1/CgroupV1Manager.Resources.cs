@@ -168,23 +168,23 @@ public sealed partial class CgroupV1Manager
         using var allow = OpenControl(dir + "/devices.allow", "linux.resources.devices");
         using var deny = OpenControl(dir + "/devices.deny", "linux.resources.devices");
         // The spec's list usually starts with that same deny-all ("a *:* rwm"): once is enough.
-        if (rules.Length == 0 || !rules[0].DeniesAll) Write(deny, "a"u8, dir + "/devices.deny", "linux.resources.devices");
+        if (rules.Length == 0 || !rules[0].DeniesAll) WriteRule(deny, "a"u8, dir, allow: false, index: -1);
         Span<byte> line = stackalloc byte[DeviceRule.MaxLineLength];
         for (int i = 0; i < rules.Length; i++)
-        {
-            int errno = CgroupFile.TryWrite((rules[i].Allow ? allow : deny).Fd, line[..rules[i].Format(line)]);
-            if (errno != 0)
-                throw CgroupFile.WriteError($"linux.resources.devices[{i}]", dir + (rules[i].Allow ? "/devices.allow" : "/devices.deny"), errno);
-        }
+            WriteRule(rules[i].Allow ? allow : deny, line[..rules[i].Format(line)], dir, rules[i].Allow, i);
     }
 
     private static SafeFd OpenControl(string path, string field) =>
         SafeFd.TryOpen(path, Libc.O_WRONLY | Libc.O_CLOEXEC, out int errno) ?? throw CgroupFile.WriteError(field, path, errno);
 
-    private static void Write(SafeFd fd, ReadOnlySpan<byte> value, string path, string field)
+    // One entry in one write(2). The file's path and the spec field (index -1: the list as a whole) are made
+    // only for an error: this runs on the cgroup thread of every start.
+    private static void WriteRule(SafeFd fd, ReadOnlySpan<byte> line, string dir, bool allow, int index)
     {
-        int errno = CgroupFile.TryWrite(fd.Fd, value);
-        if (errno != 0) throw CgroupFile.WriteError(field, path, errno);
+        int errno = CgroupFile.TryWrite(fd.Fd, line);
+        if (errno != 0)
+            throw CgroupFile.WriteError(index < 0 ? "linux.resources.devices" : $"linux.resources.devices[{index}]",
+                dir + (allow ? "/devices.allow" : "/devices.deny"), errno);
     }
 
     void IResourceWriter.SetUnified(Dictionary<string, string> unified) =>
