@@ -113,6 +113,7 @@ struct csr_ctx {
     int has_userns;       /* new or joined user namespace */
     int has_utsns;        /* new or joined UTS namespace */
     int root_fd;          /* O_PATH fd of the rootfs after its self-bind, -1 before */
+    int mounts_done;      /* plan mounts made so far (csr_setup_rootfs may run in two steps) */
     int fifo_fd;          /* O_PATH fd of the exec fifo, -1 when none */
     size_t state_len;     /* bytes of state JSON in plan->state_buf */
     char exe[PATH_MAX];   /* resolved argv[0] */
@@ -132,7 +133,9 @@ enum csr_create { CSR_NO_CREATE = 0, CSR_CREATE_DIR = 1, CSR_CREATE_FILE = 2 };
  * (openat2 RESOLVE_IN_ROOT), creating missing components when asked. Returns an O_PATH fd. */
 CSR_HIDDEN int csr_resolve_in_root(int root_fd, const char *path, enum csr_create create,
                                    struct csr_error *e);
-CSR_HIDDEN int csr_setup_rootfs(struct csr_ctx *c);      /* propagation, self-bind, plan mounts */
+/* Propagation, self-bind, plan mounts. With before_cgroups, stops at the first cgroup mount (which
+ * needs the container's cgroups and cgroup namespace); a later call goes on from there. */
+CSR_HIDDEN int csr_setup_rootfs(struct csr_ctx *c, int before_cgroups);
 CSR_HIDDEN int csr_pivot_root(struct csr_ctx *c);        /* pivot_root / move+chroot / chroot */
 CSR_HIDDEN int csr_finalize_rootfs(struct csr_ctx *c);   /* readonly, masked, ro root */
 

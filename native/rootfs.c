@@ -640,36 +640,47 @@ static int mount_one(struct csr_ctx *c, const struct csr_mount *m)
     return finish_mount(c, fstype, m->destination, 0, 0, 0, m->propagation);
 }
 
-int csr_setup_rootfs(struct csr_ctx *c)
+static int is_cgroup_mount(const struct csr_mount *m)
+{
+    return m->fstype && !(m->flags & MS_BIND) && (!strcmp(m->fstype, "cgroup") || !strcmp(m->fstype, "cgroup2"));
+}
+
+int csr_setup_rootfs(struct csr_ctx *c, int before_cgroups)
 {
     const struct csr_plan *p = c->plan;
     struct csr_error *e = &c->err;
-    if (!p->rootfs || p->rootfs[0] != '/') {
-        csr_err(e, EINVAL, "rootfs path must be absolute", NULL);
-        return -1;
-    }
-    /* Stop our mounts from propagating to the host (and host mounts from appearing, unless the spec
-     * asks for another propagation). */
-    unsigned long prop = p->rootfs_propagation ? (unsigned long)p->rootfs_propagation : MS_SLAVE | MS_REC;
-    if (mount(NULL, "/", NULL, prop, NULL) < 0) {
-        csr_err(e, errno, "set propagation of / for rootfs", NULL);
-        return -1;
-    }
-    if (make_rootfs_parent_private(p->rootfs, e) < 0)
-        return -1;
-    /* The rootfs must be a mount point for pivot_root; this also pins what "rootfs" means. */
-    if (mount(p->rootfs, p->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0) {
-        csr_err(e, errno, "bind mount rootfs ", p->rootfs, NULL);
-        return -1;
-    }
-    c->root_fd = open(p->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (c->root_fd < 0) {
-        csr_err(e, errno, "open rootfs ", p->rootfs, NULL);
-        return -1;
-    }
-    for (int i = 0; i < p->n_mounts; i++)
-        if (mount_one(c, &p->mounts[i]) < 0)
+        if (!p->rootfs || p->rootfs[0] != '/') {
+            csr_err(e, EINVAL, "rootfs path must be absolute", NULL);
             return -1;
+        }
+        /* Stop our mounts from propagating to the host (and host mounts from appearing, unless the spec
+         * asks for another propagation). */
+        unsigned long prop = p->rootfs_propagation ? (unsigned long)p->rootfs_propagation : MS_SLAVE | MS_REC;
+        if (mount(NULL, "/", NULL, prop, NULL) < 0) {
+            csr_err(e, errno, "set propagation of / for rootfs", NULL);
+            return -1;
+        }
+        if (make_rootfs_parent_private(p->rootfs, e) < 0)
+            return -1;
+        /* The rootfs must be a mount point for pivot_root; this also pins what "rootfs" means. */
+        if (mount(p->rootfs, p->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0) {
+            csr_err(e, errno, "bind mount rootfs ", p->rootfs, NULL);
+            return -1;
+        }
+        c->root_fd = open(p->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (c->root_fd < 0) {
+            csr_err(e, errno, "open rootfs ", p->rootfs, NULL);
+            return -1;
+        }
+    }
+    for (; c->mounts_done < p->n_mounts; c->mounts_done++) {
+        const struct csr_mount *m = &p->mounts[c->mounts_done];
+        if (before_cgroups && is_cgroup_mount(m))
+            break;
+        if (mount_one(c, m) < 0)
+            return -1;
+    }
     return 0;
 }
 

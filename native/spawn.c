@@ -124,7 +124,9 @@ static int recv_msg(int fd, struct csr_msg *m)
 {
     for (;;) {
         ssize_t n = recv(fd, m, sizeof *m, 0);
-        if (n < 0 && errno == EINTR)
+        /* A peer that closes with our messages unread leaves ECONNRESET, reported (once) ahead of what
+         * it sent before it went: read on for that. */
+        if (n < 0 && (errno == EINTR || errno == ECONNRESET))
             continue;
         if (n < 0)
             return -1;
@@ -385,6 +387,11 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
     child_send(c, CSR_MSG_READY);
 
     /* ---- phase 1: mounts ---- */
+    /* Until the caller resumes us (once the container's cgroups exist), do what needs neither them nor
+     * a uid mapping: the UTS name, sysctls and the mounts before the first cgroup mount. */
+    int early = !c->has_userns && c->has_mntns && !plan->exec_mode;
+    if (early && (csr_set_uts_and_sysctls(c) < 0 || csr_setup_rootfs(c, 1) < 0))
+        csr_child_fail(c);
     int phases = child_wait_resume(c, CSR_PHASE_MOUNTS);
     /* The caller resumes us once the cgroups exist; still in a copy of its mount namespace, we open them. */
     if (plan->cgroup_join_late)
@@ -404,10 +411,10 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
         csr_err(&c->err, errno, "unshare cgroup namespace", NULL);
         csr_child_fail(c);
     }
-    if (csr_set_uts_and_sysctls(c) < 0)
+    if (!early && csr_set_uts_and_sysctls(c) < 0)
         csr_child_fail(c);
     if (c->has_mntns && !plan->exec_mode) {
-        if (csr_setup_rootfs(c) < 0 || csr_setup_devices(c) < 0)
+        if (csr_setup_rootfs(c, 0) < 0 || csr_setup_devices(c) < 0)
             csr_child_fail(c);
     }
     if (phases != CSR_PHASE_ALL) {
@@ -727,6 +734,24 @@ static const char *resume_when(int phase)
                                        : "while setting up the container";
 }
 
+/* The init reports a failure and exits; it can do so before it reads a resume (the mounts it makes
+ * while waiting for one), and the resume then meets a closed channel with the report still queued. */
+static int pending_error(struct csr_child *child, struct csr_error *error)
+{
+    struct csr_msg m;
+    ssize_t n = recv(child->sync_fd, &m, sizeof m, MSG_DONTWAIT);
+    if (n < 0 && errno == ECONNRESET) /* see recv_msg */
+        n = recv(child->sync_fd, &m, sizeof m, MSG_DONTWAIT);
+    if (n != (ssize_t)sizeof m || m.type != CSR_MSG_ERROR)
+        return 0;
+    if (error) {
+        error->err = m.err;
+        memcpy(error->step, m.step, sizeof error->step);
+        error->step[sizeof error->step - 1] = '\0';
+    }
+    return 1;
+}
+
 /* Clears error; -1 when there is no child waiting on the channel. */
 static int resume_check(const struct csr_child *child, struct csr_error *error)
 {
@@ -763,7 +788,8 @@ int csr_child_resume_send(struct csr_child *child, int phase, const char *state_
     return 0;
 
 dead:
-    describe_death(child, error, resume_when(phase));
+    if (!pending_error(child, error))
+        describe_death(child, error, resume_when(phase));
 fail:
     csr_child_abort(child);
     return -1;

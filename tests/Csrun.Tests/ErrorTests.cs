@@ -84,6 +84,22 @@ public class ErrorTests
     }
 
     [Fact]
+    public void A_mount_before_the_cgroup_mount_fails_with_step_and_errno()
+    {
+        // Mounts ahead of the first cgroup mount are made while the runtime still finishes the cgroups, before
+        // the init reads its resume. Failing first, the init is usually gone by the time the resume is sent
+        // (the send meets a closed channel); its report, still queued, must be the error shown.
+        using var sb = new Sandbox();
+        string bundle = sb.Bundle(s =>
+        {
+            Assert.Contains(s.Mounts!, m => m.Type == "cgroup");
+            s.Mounts!.Insert(0, new Mount { Destination = "/x", Type = "nosuchfs", Source = "none" });
+        });
+        for (int i = 0; i < 10; i++)
+            AssertFails(sb, bundle, "mount", "/x", "No such device");
+    }
+
+    [Fact]
     public void Missing_rootfs()
     {
         using var sb = new Sandbox();
