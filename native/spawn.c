@@ -267,12 +267,22 @@ static void child_join_namespaces(struct csr_ctx *c)
 }
 
 /* Writes "0" to the container cgroup's `tasks` file in each v1 hierarchy: this single thread moves itself. */
+/* Late-joined cgroups are made beside the clone; those that exist already (their files appear with
+ * the directory) are opened while the init waits for its resume, the rest after it. */
+static void child_open_cgroups_early(struct csr_ctx *c)
+{
+    const struct csr_plan *p = c->plan;
+    for (int i = 0; i < p->n_cgroup_join_fds && i < (int)(sizeof c->cgroup_fds / sizeof c->cgroup_fds[0]); i++)
+        c->cgroup_fds[i] = p->cgroup_join_late ? open(p->cgroup_join_paths[i], O_WRONLY | O_CLOEXEC) : -1;
+}
+
 static void child_join_cgroups(struct csr_ctx *c)
 {
     const struct csr_plan *p = c->plan;
     for (int i = 0; i < p->n_cgroup_join_fds; i++) {
         const char *path = p->cgroup_join_paths[i];
-        int fd = p->cgroup_join_late ? open(path, O_WRONLY | O_CLOEXEC) : p->cgroup_join_fds[i];
+        int early = i < (int)(sizeof c->cgroup_fds / sizeof c->cgroup_fds[0]) ? c->cgroup_fds[i] : -1;
+        int fd = !p->cgroup_join_late ? p->cgroup_join_fds[i] : early >= 0 ? early : open(path, O_WRONLY | O_CLOEXEC);
         if (fd < 0) {
             csr_err(&c->err, errno, "join cgroup: open ", path, NULL);
             csr_child_fail(c);
@@ -300,6 +310,8 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
     c->sync_fd = sync_fd;
     c->root_fd = -1;
     c->fifo_fd = -1;
+    for (size_t i = 0; i < sizeof c->cgroup_fds / sizeof c->cgroup_fds[0]; i++)
+        c->cgroup_fds[i] = -1;
     c->has_mntns = ((new_ns | join_ns) & CLONE_NEWNS) != 0;
     c->new_userns = (new_ns & CLONE_NEWUSER) != 0;
     c->new_cgroupns = (new_ns & CLONE_NEWCGROUP) != 0;
@@ -390,8 +402,11 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
     /* Until the caller resumes us (once the container's cgroups exist), do what needs neither them nor
      * a uid mapping: the UTS name, sysctls and the mounts before the first cgroup mount. */
     int early = !c->has_userns && c->has_mntns && !plan->exec_mode;
-    if (early && (csr_set_uts_and_sysctls(c) < 0 || csr_setup_rootfs(c, 1) < 0))
-        csr_child_fail(c);
+    if (early) {
+        if (csr_set_uts_and_sysctls(c) < 0 || csr_setup_rootfs(c, 1) < 0)
+            csr_child_fail(c);
+        child_open_cgroups_early(c);
+    }
     int phases = child_wait_resume(c, CSR_PHASE_MOUNTS);
     /* The caller resumes us once the cgroups exist; still in a copy of its mount namespace, we open them. */
     if (plan->cgroup_join_late)
