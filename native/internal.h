@@ -114,7 +114,8 @@ struct csr_ctx {
     int has_utsns;        /* new or joined UTS namespace */
     int root_fd;          /* O_PATH fd of the rootfs after its self-bind, -1 before */
     int mounts_done;      /* plan mounts made so far (csr_setup_rootfs may run in two steps) */
-    int cgroup_fds[16];   /* late-joined cgroups' tasks files opened before the resume, -1 when not */
+#define CSR_EARLY_CGROUP_FDS 16
+    int cgroup_fds[CSR_EARLY_CGROUP_FDS]; /* late-joined cgroups' tasks files opened before the resume, or -1 */
     int fifo_fd;          /* O_PATH fd of the exec fifo, -1 when none */
     size_t state_len;     /* bytes of state JSON in plan->state_buf */
     char exe[PATH_MAX];   /* resolved argv[0] */

@@ -141,6 +141,15 @@ static int recv_msg(int fd, struct csr_msg *m)
     }
 }
 
+/* The step and errno of an init's ERROR message, as the caller's error. */
+static void take_report(const struct csr_msg *m, struct csr_error *error)
+{
+    if (error) {
+        error->err = m->err;
+        memcpy(error->step, m->step, sizeof error->step);
+    }
+}
+
 /* ---- child side ------------------------------------------------------------------------ */
 
 /* Reports c->err and exits. Before "created" the parent is listening on the channel; afterwards
@@ -266,23 +275,24 @@ static void child_join_namespaces(struct csr_ctx *c)
         close(fds[i]);
 }
 
-/* Writes "0" to the container cgroup's `tasks` file in each v1 hierarchy: this single thread moves itself. */
 /* Late-joined cgroups are made beside the clone; those that exist already (their files appear with
  * the directory) are opened while the init waits for its resume, the rest after it. */
 static void child_open_cgroups_early(struct csr_ctx *c)
 {
     const struct csr_plan *p = c->plan;
-    for (int i = 0; i < p->n_cgroup_join_fds && i < (int)(sizeof c->cgroup_fds / sizeof c->cgroup_fds[0]); i++)
-        c->cgroup_fds[i] = p->cgroup_join_late ? open(p->cgroup_join_paths[i], O_WRONLY | O_CLOEXEC) : -1;
+    for (int i = 0; p->cgroup_join_late && i < p->n_cgroup_join_fds && i < CSR_EARLY_CGROUP_FDS; i++)
+        c->cgroup_fds[i] = open(p->cgroup_join_paths[i], O_WRONLY | O_CLOEXEC);
 }
 
+/* Writes "0" to the container cgroup's `tasks` file in each v1 hierarchy: this single thread moves itself. */
 static void child_join_cgroups(struct csr_ctx *c)
 {
     const struct csr_plan *p = c->plan;
     for (int i = 0; i < p->n_cgroup_join_fds; i++) {
         const char *path = p->cgroup_join_paths[i];
-        int early = i < (int)(sizeof c->cgroup_fds / sizeof c->cgroup_fds[0]) ? c->cgroup_fds[i] : -1;
-        int fd = !p->cgroup_join_late ? p->cgroup_join_fds[i] : early >= 0 ? early : open(path, O_WRONLY | O_CLOEXEC);
+        int fd = !p->cgroup_join_late                            ? p->cgroup_join_fds[i]
+                 : i < CSR_EARLY_CGROUP_FDS && c->cgroup_fds[i] >= 0 ? c->cgroup_fds[i]
+                                                                  : open(path, O_WRONLY | O_CLOEXEC);
         if (fd < 0) {
             csr_err(&c->err, errno, "join cgroup: open ", path, NULL);
             csr_child_fail(c);
@@ -310,7 +320,7 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
     c->sync_fd = sync_fd;
     c->root_fd = -1;
     c->fifo_fd = -1;
-    for (size_t i = 0; i < sizeof c->cgroup_fds / sizeof c->cgroup_fds[0]; i++)
+    for (int i = 0; i < CSR_EARLY_CGROUP_FDS; i++)
         c->cgroup_fds[i] = -1;
     c->has_mntns = ((new_ns | join_ns) & CLONE_NEWNS) != 0;
     c->new_userns = (new_ns & CLONE_NEWUSER) != 0;
@@ -700,10 +710,7 @@ int csr_spawn(const struct csr_plan *plan, struct csr_child *child, struct csr_e
             got_ready = 1;
             break;
         case CSR_MSG_ERROR:
-            if (error) {
-                error->err = m.err;
-                memcpy(error->step, m.step, sizeof error->step);
-            }
+            take_report(&m, error);
             goto fail;
         default:
             csr_err(error, EPROTO, "sync channel: unexpected message while waiting for the container init",
@@ -759,11 +766,8 @@ static int pending_error(struct csr_child *child, struct csr_error *error)
         n = recv(child->sync_fd, &m, sizeof m, MSG_DONTWAIT);
     if (n != (ssize_t)sizeof m || m.type != CSR_MSG_ERROR)
         return 0;
-    if (error) {
-        error->err = m.err;
-        memcpy(error->step, m.step, sizeof error->step);
-        error->step[sizeof error->step - 1] = '\0';
-    }
+    m.step[sizeof m.step - 1] = '\0';
+    take_report(&m, error);
     return 1;
 }
 
@@ -825,10 +829,7 @@ int csr_child_resume_wait(struct csr_child *child, int phase, struct csr_error *
         goto fail;
     }
     if (m.type == CSR_MSG_ERROR) {
-        if (error) {
-            error->err = m.err;
-            memcpy(error->step, m.step, sizeof error->step);
-        }
+        take_report(&m, error);
         goto fail;
     }
     if (m.type != (phase == CSR_PHASE_MOUNTS ? CSR_MSG_OK : CSR_MSG_CREATED)) {
