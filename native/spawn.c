@@ -120,10 +120,10 @@ static int send_msg(int fd, uint32_t type, int32_t arg, int32_t flags, uint64_t 
 }
 
 /* 1 = message, 0 = EOF, -1 = error (errno set; EPROTO for a malformed packet). */
-static int recv_msg(int fd, struct csr_msg *m)
+static int recv_msg(int fd, struct csr_msg *m, int flags)
 {
     for (;;) {
-        ssize_t n = recv(fd, m, sizeof *m, 0);
+        ssize_t n = recv(fd, m, sizeof *m, flags);
         /* A peer that closes with our messages unread leaves ECONNRESET, reported (once) ahead of what
          * it sent before it went: read on for that. */
         if (n < 0 && (errno == EINTR || errno == ECONNRESET))
@@ -178,7 +178,7 @@ static int child_wait_resume(struct csr_ctx *c, int phase)
 {
     const struct csr_plan *p = c->plan;
     struct csr_msg m;
-    int r = recv_msg(c->sync_fd, &m);
+    int r = recv_msg(c->sync_fd, &m, 0);
     if (r == 0)
         _exit(1);
     if (r < 0) {
@@ -418,7 +418,8 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
         child_open_cgroups_early(c);
     }
     int phases = child_wait_resume(c, CSR_PHASE_MOUNTS);
-    /* The caller resumes us once the cgroups exist; still in a copy of its mount namespace, we open them. */
+    /* The caller resumes us once the cgroups exist; still in a copy of its mount namespace, we join them
+     * (opening those that did not exist yet). */
     if (plan->cgroup_join_late)
         child_join_cgroups(c);
     if (c->new_userns) {
@@ -686,7 +687,7 @@ int csr_spawn(const struct csr_plan *plan, struct csr_child *child, struct csr_e
     int got_ready = 0, got_pid = !double_fork;
     while (!got_ready || !got_pid) {
         struct csr_msg m;
-        int r = recv_msg(child->sync_fd, &m);
+        int r = recv_msg(child->sync_fd, &m, 0);
         if (r < 0) {
             csr_err(error, errno, "read from sync channel", NULL);
             goto fail;
@@ -732,7 +733,7 @@ fail:
         shutdown(child->sync_fd, SHUT_WR);
         for (;;) {
             struct csr_msg m;
-            int r = recv_msg(child->sync_fd, &m);
+            int r = recv_msg(child->sync_fd, &m, 0);
             if (r == 0 || (r < 0 && errno != EPROTO))
                 break;
             if (r > 0 && m.type == CSR_MSG_PID && child->pid == 0) {
@@ -761,12 +762,8 @@ static const char *resume_when(int phase)
 static int pending_error(struct csr_child *child, struct csr_error *error)
 {
     struct csr_msg m;
-    ssize_t n = recv(child->sync_fd, &m, sizeof m, MSG_DONTWAIT);
-    if (n < 0 && errno == ECONNRESET) /* see recv_msg */
-        n = recv(child->sync_fd, &m, sizeof m, MSG_DONTWAIT);
-    if (n != (ssize_t)sizeof m || m.type != CSR_MSG_ERROR)
+    if (recv_msg(child->sync_fd, &m, MSG_DONTWAIT) <= 0 || m.type != CSR_MSG_ERROR)
         return 0;
-    m.step[sizeof m.step - 1] = '\0';
     take_report(&m, error);
     return 1;
 }
@@ -819,7 +816,7 @@ int csr_child_resume_wait(struct csr_child *child, int phase, struct csr_error *
     if (resume_check(child, error) < 0)
         return -1;
     struct csr_msg m;
-    int r = recv_msg(child->sync_fd, &m);
+    int r = recv_msg(child->sync_fd, &m, 0);
     if (r < 0) {
         csr_err(error, errno, "read from sync channel", NULL);
         goto fail;
