@@ -57,7 +57,7 @@
 extern "C" {
 #endif
 
-#define CSR_ABI_VERSION 3
+#define CSR_ABI_VERSION 4
 
 /* One namespace of the container. type is a CLONE_NEW* flag; path NULL means "create new", unless fd is
  * >= 0: a new namespace made ahead of time (csr_nsprep_fd) that the child joins instead of creating one. */
@@ -236,6 +236,7 @@ struct csr_child {
     int32_t pidfd;      /* pidfd of the init when the kernel gave one, else -1 */
     int32_t direct;     /* 1 when pid is our own child (we may waitpid it), 0 after a pid-ns double fork */
     int32_t in_cgroup;  /* 1 when clone3 placed it in plan->cgroup_fd's cgroup (CLONE_INTO_CGROUP) */
+    int32_t spawner;    /* 1 when the start-up's spawner cloned it (spawner.c) */
 };
 
 enum csr_phase {
@@ -246,6 +247,11 @@ enum csr_phase {
 };
 
 int csr_spawn(const struct csr_plan *plan, struct csr_child *child, struct csr_error *error);
+
+/* Zeroed memory for a plan, shared with the spawner that csrun's start-up forked (spawner.c), which can clone
+ * the init only from a plan wholly built in it; NULL when there is no spawner or the memory is used up. Never
+ * freed. */
+void *csr_shared_alloc(uint64_t size);
 
 /* New net/ipc namespaces made on a throwaway thread while the caller prepares the rest (nsprep.c):
  *   csr_nsprep_claim(types, from_startup)

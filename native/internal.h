@@ -70,8 +70,30 @@ CSR_HIDDEN int csr_thread_create_elsewhere(pthread_t *thread, size_t stack_size,
                                            struct csr_placement *placement);
 CSR_HIDDEN void csr_placed(const struct csr_placement *placement);
 
+/* The spawner (spawner.c), started by nsprep_early.c in the csrun executable:
+ *   csr_spawner_start(types)   forks the helper, which makes the new namespaces `types` in itself; -1 when
+ *                              it cannot (the caller then starts nsprep.c's thread instead);
+ *   csr_spawner_claim(types)   1 when the helper made exactly the namespaces the spec wants new (it stays
+ *                              for the spawn), else dismisses it;
+ *   csr_spawner_usable(plan)   whether csr_spawn may hand this plan to it;
+ *   csr_spawner_request(...)   sends the plan; the helper's pid (the init's pid follows on the sync channel
+ *                              in a PID message from it), or -1 when it could not be sent;
+ *   csr_spawner_dismiss()      lets it exit (EOF), csr_spawner_reap(wait) reaps it once it has,
+ *                              csr_spawner_kill() makes sure it has.
+ * csr_spawner_clone (spawn.c) is the helper's side: it clones the init with CLONE_PARENT and never returns. */
+CSR_HIDDEN int csr_spawner_start(uint64_t types);
+CSR_HIDDEN int csr_spawner_claim(uint64_t types);
+CSR_HIDDEN int csr_spawner_usable(const struct csr_plan *plan);
+CSR_HIDDEN pid_t csr_spawner_request(const struct csr_plan *plan, int sync_end, uint64_t clone_ns, uint64_t new_ns,
+                                     uint64_t join_ns);
+CSR_HIDDEN void csr_spawner_dismiss(void);
+CSR_HIDDEN void csr_spawner_reap(int wait);
+CSR_HIDDEN void csr_spawner_kill(void);
+CSR_HIDDEN _Noreturn void csr_spawner_clone(const struct csr_plan *plan, int sync_fd, uint64_t clone_ns,
+                                            uint64_t new_ns, uint64_t join_ns);
+
 /* nsprep.c's thread, started without looking for the start-up's, and the start-up's own (set by
- * nsprep_early.c in the csrun executable, taken by csr_nsprep_claim). */
+ * nsprep_early.c in the csrun executable when the spawner could not start, taken by csr_nsprep_claim). */
 CSR_HIDDEN struct csr_nsprep *csr_nsprep_start(uint64_t types);
 extern CSR_HIDDEN struct csr_nsprep *_Atomic csr_nsprep_early;
 

@@ -112,6 +112,9 @@ int csr_spawn_monitored(const struct csr_plan *plan, const char *const *monitor_
     child->pidfd = -1;
     child->direct = 0;
     child->in_cgroup = 0;
+    child->spawner = 0;
+    /* The monitor clones the init itself, and must be its parent. */
+    csr_spawner_dismiss();
     int sp[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
         csr_err(error, errno, "create monitor report socketpair", NULL);

@@ -1,13 +1,14 @@
 /*
- * The network and ipc namespaces of `csrun run` and `csrun create`, started before .NET starts.
+ * The network and ipc namespaces of `csrun run` and `csrun create`, and the process that will clone the
+ * container's init, started before .NET starts.
  *
- * The runtime's own start-up (loading, GC and type initialisation: about 2 ms here) runs on one core;
- * the namespace thread of nsprep.c can have the other from the first instant instead of from the end of
- * validation. This constructor runs before main when the command line names one of the two commands;
- * the engine takes the prepared namespaces with csr_nsprep_claim if the spec wants new ones and has no
- * user namespace, and discards them otherwise (without waiting for the thread). Either way nothing
- * outlives the process: the namespaces exist only as this process's O_CLOEXEC fds, and the container's
- * init closes every inherited fd before it execs.
+ * The runtime's own start-up (loading, GC and type initialisation: about 2 ms here) runs on one core; the
+ * spawner (spawner.c), forked here while the process is still small, makes the namespaces on the other
+ * from the first instant and later clones the init from its small address space. This constructor runs
+ * before main when the command line names one of the two commands; the engine keeps the spawner with
+ * csr_nsprep_claim if the spec wants exactly those new namespaces and has no user namespace, and dismisses
+ * it otherwise (it exits). Either way nothing outlives the process: the helper dies with it
+ * (PR_SET_PDEATHSIG), and its namespaces with the helper unless the init it cloned holds them.
  *
  * Linked only into the csrun executable (the csproj asks for csr_nsprep_early_start); the shared library
  * that csrund loads has no constructor, and there csr_nsprep_claim always starts a thread of its own.
@@ -50,7 +51,10 @@ __attribute__((constructor)) static void early(int argc, char **argv)
      * thread, and makes it free while there is one: register now, before the thread exists, and the
      * runtime's own registration finds it done (it is per process and idempotent). */
     syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0);
-    csr_nsprep_early = csr_nsprep_start(CLONE_NEWNET | CLONE_NEWIPC);
+    /* The spawner makes the namespaces in itself and clones the init from there (spawner.c); if it cannot
+     * start, nsprep.c's thread makes them as in a daemon. */
+    if (csr_spawner_start(CLONE_NEWNET | CLONE_NEWIPC) < 0)
+        csr_nsprep_early = csr_nsprep_start(CLONE_NEWNET | CLONE_NEWIPC);
 }
 
 /* The symbol the csrun executable's link asks for, so that the linker takes this file from the archive. */

@@ -6,7 +6,8 @@
  * that follows a RESUME travels as raw data packets of at most CSR_CHUNK bytes, so no single packet
  * comes near the socket buffer limit whatever the JSON size.
  *
- *   child -> parent  PID      (only with a double fork) pid of the real init, from the intermediate
+ *   child -> parent  PID      (only with a double fork or the spawner) pid of the real init, from the
+ *                             intermediate or the spawner; flags: 1 = our direct child, 2 = in plan->cgroup_fd
  *   child -> parent  READY    namespaces joined/created; the caller may now place the pid in cgroups
  *   parent -> child  RESUME   phase + state length, then the state data packets
  *   child -> parent  OK       mounts phase done (none after RESUME(ALL): the child goes on to finish)
@@ -26,6 +27,8 @@
  *     with CLONE_PARENT, reports its pid and exits. With CLONE_PARENT the init is still the
  *     caller's own child (direct = 1, waitpid works); if the kernel refuses CLONE_PARENT we fall
  *     back to a plain fork and report direct = 0 (the caller's PR_SET_CHILD_SUBREAPER reaps it).
+ *   - In csrun's executable the clone itself is the spawner's (spawner.c) whenever it can take the plan:
+ *     the same clone3, with CLONE_PARENT, from a small process instead of the .NET one.
  */
 #include "internal.h"
 
@@ -66,10 +69,12 @@ struct csr_msg {
     uint32_t type;
     int32_t arg;    /* PID: the init's pid; RESUME: the phase */
     int32_t err;    /* ERROR: errno */
-    int32_t flags;  /* PID: 1 when the init is the caller's direct child (CLONE_PARENT worked) */
+    int32_t flags;  /* PID: CSR_PID_DIRECT | CSR_PID_IN_CGROUP */
     uint64_t len;   /* RESUME: bytes of state JSON that follow */
     char step[sizeof(((struct csr_error *)0)->step)];
 };
+
+enum { CSR_PID_DIRECT = 1, CSR_PID_IN_CGROUP = 2 };
 
 #define CSR_CHUNK 32768
 
@@ -397,7 +402,7 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
         if (pid > 0) {
             /* We are in the caller's pid namespace (setns/unshare of a pid ns never moves the
              * caller), so fork's return value is the pid the caller must use. */
-            send_msg(sync_fd, CSR_MSG_PID, pid, direct, 0, NULL);
+            send_msg(sync_fd, CSR_MSG_PID, pid, direct ? CSR_PID_DIRECT : 0, 0, NULL);
             _exit(0);
         }
         /* The death signal is not inherited across fork; with a plain fork our parent is the
@@ -492,7 +497,8 @@ static pid_t do_clone(uint64_t ns_flags, int cgroup_fd, int *pidfd, int *in_cgro
     memset(&a, 0, sizeof a);
     a.flags = ns_flags | CLONE_PIDFD;
     a.pidfd = (uint64_t)(uintptr_t)&fd;
-    a.exit_signal = SIGCHLD;
+    /* With CLONE_PARENT clone3 takes no exit signal: the child gets the caller's own (SIGCHLD). */
+    a.exit_signal = ns_flags & CLONE_PARENT ? 0 : SIGCHLD;
     if (cgroup_fd >= 0) {
         a.flags |= CLONE_INTO_CGROUP;
         a.cgroup = (uint64_t)cgroup_fd;
@@ -526,6 +532,23 @@ static pid_t do_clone(uint64_t ns_flags, int cgroup_fd, int *pidfd, int *in_cgro
     return (pid_t)r;
 }
 
+_Noreturn void csr_spawner_clone(const struct csr_plan *plan, int sync_fd, uint64_t clone_ns, uint64_t new_ns,
+                                 uint64_t join_ns)
+{
+    int pidfd = -1, in_cgroup = 0;
+    pid_t pid = do_clone(clone_ns | CLONE_PARENT, plan->cgroup_fd, &pidfd, &in_cgroup);
+    if (pid == 0)
+        child_main(plan, sync_fd, -1, new_ns, join_ns, 0, 0);
+    if (pid < 0) {
+        struct csr_error e;
+        csr_err(&e, errno, "clone container init", NULL);
+        send_msg(sync_fd, CSR_MSG_ERROR, 0, 0, 0, &e);
+        _exit(1);
+    }
+    send_msg(sync_fd, CSR_MSG_PID, pid, CSR_PID_DIRECT | (in_cgroup ? CSR_PID_IN_CGROUP : 0), 0, NULL);
+    _exit(0);
+}
+
 static void reap(pid_t pid)
 {
     while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
@@ -542,6 +565,7 @@ static void kill_child(const struct csr_child *child)
 
 void csr_child_release(struct csr_child *child)
 {
+    csr_spawner_reap(1);
     if (child && child->sync_fd >= 0) {
         close(child->sync_fd);
         child->sync_fd = -1;
@@ -557,6 +581,7 @@ void csr_child_abort(struct csr_child *child)
         if (child->direct)
             reap(child->pid);
     }
+    csr_spawner_kill();
     csr_child_release(child);
     if (child->pidfd >= 0)
         close(child->pidfd);
@@ -606,6 +631,7 @@ int csr_spawn(const struct csr_plan *plan, struct csr_child *child, struct csr_e
     child->pidfd = -1;
     child->direct = 1;
     child->in_cgroup = 0;
+    child->spawner = 0;
     if (!plan || plan->abi_version != CSR_ABI_VERSION) {
         csr_err(error, EINVAL, "csr_spawn: native plan ABI version mismatch", NULL);
         return -1;
@@ -647,6 +673,9 @@ int csr_spawn(const struct csr_plan *plan, struct csr_child *child, struct csr_e
     uint64_t clone_ns = late_unshare ? 0 : new_ns & ~(uint64_t)CLONE_NEWCGROUP;
     if (double_fork)
         clone_ns &= ~(uint64_t)CLONE_NEWPID;
+    int spawner = !double_fork && !late_unshare && csr_spawner_usable(plan);
+    if (!spawner)
+        csr_spawner_dismiss();
 
     int sp[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
@@ -654,17 +683,29 @@ int csr_spawn(const struct csr_plan *plan, struct csr_child *child, struct csr_e
         return -1;
     }
 
-    /* Block every signal across the clone so that nothing can run a .NET handler in the child
-     * before it resets the dispositions; the child unblocks once it has done so. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
     int pidfd = -1, in_cgroup = 0;
-    pid_t pid = do_clone(clone_ns, plan->cgroup_fd, &pidfd, &in_cgroup);
-    if (pid == 0)
-        child_main(plan, sp[1], sp[0], new_ns, join_ns, late_unshare, double_fork);
+    pid_t pid = -1;
+    if (spawner) {
+        /* The spawner reports the init's pid as an intermediate does. */
+        pid = csr_spawner_request(plan, sp[1], clone_ns, new_ns, join_ns);
+        spawner = pid > 0;
+        child->spawner = spawner;
+        double_fork |= spawner;
+    }
+    if (!spawner) {
+        /* Block every signal across the clone so that nothing can run a .NET handler in the child
+         * before it resets the dispositions; the child unblocks once it has done so. */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        pid = do_clone(clone_ns, plan->cgroup_fd, &pidfd, &in_cgroup);
+        if (pid == 0)
+            child_main(plan, sp[1], sp[0], new_ns, join_ns, late_unshare, double_fork);
+        int clone_errno = errno;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        errno = clone_errno;
+    }
     int clone_errno = errno;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
     close(sp[1]);
     if (pid < 0) {
         close(sp[0]);
@@ -702,9 +743,12 @@ int csr_spawn(const struct csr_plan *plan, struct csr_child *child, struct csr_e
         switch (m.type) {
         case CSR_MSG_PID:
             child->pid = m.arg;
-            child->direct = m.flags ? 1 : 0;
+            child->direct = (m.flags & CSR_PID_DIRECT) != 0;
+            child->in_cgroup = (m.flags & CSR_PID_IN_CGROUP) != 0;
             got_pid = 1;
-            reap(intermediate);
+            /* The spawner exits right after its report: reaped below if it is gone by then, else later. */
+            if (!spawner)
+                reap(intermediate);
             intermediate = 0;
             break;
         case CSR_MSG_READY:
@@ -723,6 +767,7 @@ int csr_spawn(const struct csr_plan *plan, struct csr_child *child, struct csr_e
         long fd = syscall(SYS_pidfd_open, child->pid, 0);
         child->pidfd = fd >= 0 ? (int)fd : -1;
     }
+    csr_spawner_reap(0);
     return 0;
 
 fail:
@@ -738,10 +783,10 @@ fail:
                 break;
             if (r > 0 && m.type == CSR_MSG_PID && child->pid == 0) {
                 child->pid = m.arg;
-                child->direct = m.flags ? 1 : 0;
+                child->direct = (m.flags & CSR_PID_DIRECT) != 0;
             }
         }
-        if (intermediate > 0) {
+        if (intermediate > 0 && !spawner) {
             kill(intermediate, SIGKILL);
             reap(intermediate);
         }

@@ -189,6 +189,7 @@ public sealed partial class ContainerRuntime
                 monitorPid = mpid;
             }
             PhaseTimer.Mark("spawn");
+            if (child.Spawner != 0) PhaseTimer.Note("init cloned by the start-up's spawner");
             spawned = true;
             record.Pid = child.Pid;
             ProcInfo.TryReadStat(child.Pid, out _, out ulong start);

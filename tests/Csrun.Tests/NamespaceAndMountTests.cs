@@ -103,6 +103,38 @@ public class NamespaceAndMountTests
     }
 
     [Fact]
+    public void The_spawner_clones_the_init_as_csruns_own_child_and_is_gone_once_it_has()
+    {
+        // native/spawner.c: run and create hand the clone to a helper forked before .NET started. With CLONE_PARENT
+        // the init is still csrun's own child (a prestart hook, csrun's child too, compares the two parents), so
+        // csrun waits for it and passes its exit status on; and the helper is gone once csrun has the init.
+        using var sb = new Sandbox();
+        string log = Path.Combine(sb.Dir, "parents.log");
+        string hook = Path.Combine(sb.Dir, "parents.sh");
+        File.WriteAllText(hook, "#!/bin/sh\npid=$(sed 's/.*\"pid\": *\\([0-9]*\\).*/\\1/')\n" +
+            $"echo \"$(sed -n 's/^PPid:[[:space:]]*//p' /proc/$pid/status) $PPID\" > {log}\n");
+        File.SetUnixFileMode(hook, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        string id = sb.NewId("run");
+        var r = sb.CsrunTraced("run", "--bundle", sb.Bundle(s => s.Hooks = new Hooks { Prestart = [new Hook { Path = hook }] }, "sh", "-c", "exit 7"), id);
+        Assert.True(r.ExitCode == 7, r.ToString());
+        Assert.Contains("note init cloned by the start-up's spawner", r.Stderr);
+        string[] parents = File.ReadAllText(log).Split(' ', StringSplitOptions.TrimEntries);
+        Assert.Equal(2, parents.Length);
+        Assert.True(parents[0] == parents[1], $"the init's parent {parents[0]} is not the csrun that ran the hook ({parents[1]})");
+        Leaks.AssertNothingLeft(sb, id);
+
+        // create: the init waits for start, carrying csrun's command line; nothing else does.
+        id = sb.NewId("create");
+        r = sb.CsrunTraced("create", "--bundle", sb.Bundle(null, "true"), id);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("note init cloned by the start-up's spawner", r.Stderr);
+        int pid = System.Text.Json.JsonDocument.Parse(sb.Csrun("state", id).Stdout).RootElement.GetProperty("pid").GetInt32();
+        Assert.Equal([pid], Leaks.Processes(id));
+        Assert.Equal(0, sb.Csrun("delete", "-f", id).ExitCode);
+        Leaks.AssertNothingLeft(sb, id);
+    }
+
+    [Fact]
     public void Without_new_network_namespace_the_ones_made_at_start_up_are_dropped()
     {
         // The host's network namespace, by path (csrun's own, which is the host's): the start-up's new one is
@@ -116,6 +148,8 @@ public class NamespaceAndMountTests
             }, "sh", "-c", "for n in net ipc; do readlink /proc/self/ns/$n; done; ls /proc/self/fd"), sb.NewId());
         Assert.True(r.ExitCode == 0, r.ToString());
         Assert.DoesNotContain("namespaces made at start-up", r.Stderr);
+        // The spawner lives in the namespaces it made: it is dismissed, and csrun clones the init itself.
+        Assert.DoesNotContain("spawner", r.Stderr);
         string[] lines = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(Ns("net"), lines[0]);
         Assert.Equal(Ns("ipc"), lines[1]);

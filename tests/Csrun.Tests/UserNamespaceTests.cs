@@ -58,6 +58,7 @@ public class UserNamespaceTests
         Assert.True(r.ExitCode == 0, r.ToString());
         Assert.Contains("LOWER_UP", r.Stdout);
         Assert.DoesNotContain("namespaces made at start-up", r.Stderr);
+        Assert.DoesNotContain("spawner", r.Stderr);
     }
 
     [Fact]

@@ -6,6 +6,9 @@ namespace Csrun.Engine.Native;
 /// <summary>
 /// Bump allocator for the flat plan handed to the C helper: one or a few unmanaged blocks, freed together.
 /// The child is a fork-like copy of this process, so the memory stays valid in it after the parent frees it.
+/// In csrun's run and create the blocks come from the memory shared with the start-up's spawner
+/// (native/spawner.c), which clones the init from a plan only when all of it is there; that memory is never
+/// freed (one plan a process).
 /// </summary>
 internal sealed unsafe class NativeArena : IDisposable
 {
@@ -20,8 +23,12 @@ internal sealed unsafe class NativeArena : IDisposable
         if (_cur == null || size + pad > _left)
         {
             nint blockSize = Math.Max(BlockSize, size + align);
-            byte* block = (byte*)NativeMemory.AllocZeroed((nuint)blockSize);
-            _blocks.Add((nint)block);
+            byte* block = (byte*)NativeMethods.SharedAlloc((ulong)blockSize);
+            if (block == null)
+            {
+                block = (byte*)NativeMemory.AllocZeroed((nuint)blockSize);
+                _blocks.Add((nint)block);
+            }
             _cur = block;
             _left = blockSize;
             pad = (nint)((-(long)_cur) & (align - 1));

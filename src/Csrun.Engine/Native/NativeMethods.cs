@@ -170,13 +170,17 @@ internal struct CsrChild
     public int PidFd;
     public int Direct;
     public int InCgroup;
+    public int Spawner;
 }
 
 internal static unsafe partial class NativeMethods
 {
     private const string Lib = "csrun_native";
-    public const uint AbiVersion = 3;
+    public const uint AbiVersion = 4;
     public const int PhaseMounts = 1, PhaseFinish = 2, PhaseAll = 3;
+
+    [LibraryImport(Lib, EntryPoint = "csr_shared_alloc")]
+    public static partial void* SharedAlloc(ulong size);
 
     [LibraryImport(Lib, EntryPoint = "csr_spawn")]
     public static partial int Spawn(CsrPlan* plan, CsrChild* child, CsrError* error);
