@@ -237,6 +237,9 @@ struct csr_child {
     int32_t direct;     /* 1 when pid is our own child (we may waitpid it), 0 after a pid-ns double fork */
     int32_t in_cgroup;  /* 1 when clone3 placed it in plan->cgroup_fd's cgroup (CLONE_INTO_CGROUP) */
     int32_t spawner;    /* 1 when the start-up's spawner cloned it (spawner.c) */
+    int32_t relay;      /* between csr_spawn_begin and csr_spawn_end: the process that will report pid (an
+                         * intermediate, or the spawner), 0 when pid is known */
+    int32_t pad;
 };
 
 enum csr_phase {
@@ -247,11 +250,19 @@ enum csr_phase {
 };
 
 int csr_spawn(const struct csr_plan *plan, struct csr_child *child, struct csr_error *error);
+/* csr_spawn in two halves, so that the caller can work while the init is made and joins its namespaces:
+ * begin clones the init (or hands the plan to the spawner, which clones it); end waits until the init is
+ * ready, and fills in pid. After a failed begin there is nothing to clean up; csr_child_abort undoes a
+ * begin without an end, as it does a whole spawn. */
+int csr_spawn_begin(const struct csr_plan *plan, struct csr_child *child, struct csr_error *error);
+int csr_spawn_end(struct csr_child *child, struct csr_error *error);
 
 /* Zeroed memory for a plan, shared with the spawner that csrun's start-up forked (spawner.c), which can clone
  * the init only from a plan wholly built in it; NULL when there is no spawner or the memory is used up. Never
  * freed. */
 void *csr_shared_alloc(uint64_t size);
+/* 1 while the spawner is there to take a plan (it made the namespaces the spec wants: csr_nsprep_claim). */
+int csr_spawner_ready(void);
 
 /* New net/ipc namespaces made on a throwaway thread while the caller prepares the rest (nsprep.c):
  *   csr_nsprep_claim(types, from_startup)

@@ -576,6 +576,27 @@ void csr_child_abort(struct csr_child *child)
 {
     if (!child)
         return;
+    if (child->relay && child->sync_fd >= 0) {
+        /* An init may exist whose pid the intermediate (or the spawner) has not reported yet. Half-closing
+         * our end makes any holder of the other end see EOF at its next read and exit; then drain until
+         * every holder is gone, picking up the PID message on the way. */
+        shutdown(child->sync_fd, SHUT_WR);
+        for (;;) {
+            struct csr_msg m;
+            int r = recv_msg(child->sync_fd, &m, 0);
+            if (r == 0 || (r < 0 && errno != EPROTO))
+                break;
+            if (r > 0 && m.type == CSR_MSG_PID && child->pid == 0) {
+                child->pid = m.arg;
+                child->direct = (m.flags & CSR_PID_DIRECT) != 0;
+            }
+        }
+        if (!child->spawner) {
+            kill(child->relay, SIGKILL);
+            reap(child->relay);
+        }
+        child->relay = 0;
+    }
     if (child->pid > 0) {
         kill_child(child);
         if (child->direct)
@@ -616,7 +637,7 @@ static void describe_death(struct csr_child *child, struct csr_error *e, const c
     csr_err(e, EPIPE, "container init closed the sync channel ", when, NULL);
 }
 
-int csr_spawn(const struct csr_plan *plan, struct csr_child *child, struct csr_error *error)
+int csr_spawn_begin(const struct csr_plan *plan, struct csr_child *child, struct csr_error *error)
 {
     if (error) {
         error->err = 0;
@@ -632,6 +653,7 @@ int csr_spawn(const struct csr_plan *plan, struct csr_child *child, struct csr_e
     child->direct = 1;
     child->in_cgroup = 0;
     child->spawner = 0;
+    child->relay = 0;
     if (!plan || plan->abi_version != CSR_ABI_VERSION) {
         csr_err(error, EINVAL, "csr_spawn: native plan ABI version mismatch", NULL);
         return -1;
@@ -714,18 +736,29 @@ int csr_spawn(const struct csr_plan *plan, struct csr_child *child, struct csr_e
     }
     child->sync_fd = sp[0];
     child->in_cgroup = in_cgroup;
-
-    pid_t intermediate = 0;
     if (double_fork) {
-        intermediate = pid;
+        child->relay = pid;
         if (pidfd >= 0)
             close(pidfd);
     } else {
         child->pid = pid;
         child->pidfd = pidfd;
     }
+    return 0;
+}
 
-    int got_ready = 0, got_pid = !double_fork;
+int csr_spawn_end(struct csr_child *child, struct csr_error *error)
+{
+    if (error) {
+        error->err = 0;
+        error->step[0] = '\0';
+    }
+    if (!child || child->sync_fd < 0) {
+        csr_err(error, EBADF, "csr_spawn_end: no spawn in progress", NULL);
+        return -1;
+    }
+    int relayed = child->relay != 0;
+    int got_ready = 0, got_pid = !relayed;
     while (!got_ready || !got_pid) {
         struct csr_msg m;
         int r = recv_msg(child->sync_fd, &m, 0);
@@ -734,7 +767,7 @@ int csr_spawn(const struct csr_plan *plan, struct csr_child *child, struct csr_e
             goto fail;
         }
         if (r == 0) {
-            if (!double_fork)
+            if (!relayed)
                 describe_death(child, error, "while joining namespaces");
             else
                 csr_err(error, EPIPE, "container init exited while joining namespaces", NULL);
@@ -747,9 +780,9 @@ int csr_spawn(const struct csr_plan *plan, struct csr_child *child, struct csr_e
             child->in_cgroup = (m.flags & CSR_PID_IN_CGROUP) != 0;
             got_pid = 1;
             /* The spawner exits right after its report: reaped below if it is gone by then, else later. */
-            if (!spawner)
-                reap(intermediate);
-            intermediate = 0;
+            if (!child->spawner)
+                reap(child->relay);
+            child->relay = 0;
             break;
         case CSR_MSG_READY:
             got_ready = 1;
@@ -763,7 +796,7 @@ int csr_spawn(const struct csr_plan *plan, struct csr_child *child, struct csr_e
             goto fail;
         }
     }
-    if (double_fork && child->pidfd < 0) {
+    if (relayed && child->pidfd < 0) {
         long fd = syscall(SYS_pidfd_open, child->pid, 0);
         child->pidfd = fd >= 0 ? (int)fd : -1;
     }
@@ -771,28 +804,13 @@ int csr_spawn(const struct csr_plan *plan, struct csr_child *child, struct csr_e
     return 0;
 
 fail:
-    if (double_fork) {
-        /* A grandchild may exist whose pid we have not read yet. Half-closing our end makes any
-         * holder of the other end see EOF at its next read and exit; then drain until every holder
-         * is gone, picking up the PID message on the way. */
-        shutdown(child->sync_fd, SHUT_WR);
-        for (;;) {
-            struct csr_msg m;
-            int r = recv_msg(child->sync_fd, &m, 0);
-            if (r == 0 || (r < 0 && errno != EPROTO))
-                break;
-            if (r > 0 && m.type == CSR_MSG_PID && child->pid == 0) {
-                child->pid = m.arg;
-                child->direct = (m.flags & CSR_PID_DIRECT) != 0;
-            }
-        }
-        if (intermediate > 0 && !spawner) {
-            kill(intermediate, SIGKILL);
-            reap(intermediate);
-        }
-    }
     csr_child_abort(child);
     return -1;
+}
+
+int csr_spawn(const struct csr_plan *plan, struct csr_child *child, struct csr_error *error)
+{
+    return csr_spawn_begin(plan, child, error) < 0 ? -1 : csr_spawn_end(child, error);
 }
 
 static const char *resume_when(int phase)

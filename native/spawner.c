@@ -198,6 +198,11 @@ int csr_spawner_claim(uint64_t types)
     return 0;
 }
 
+int csr_spawner_ready(void)
+{
+    return sp.fd >= 0;
+}
+
 int csr_spawner_usable(const struct csr_plan *plan)
 {
     const char *p = (const char *)plan;

@@ -118,14 +118,16 @@ public sealed partial class ContainerRuntime
             PhaseTimer.Mark("state dir");
             cgroup = CgroupManager.Create(CgroupLayout.Host, cgroupPath);
             joinLate = JoinsCgroupsLate(spec) && cgroup.SelfJoinPaths.Count > 0;
+            // In csrun's run and create the start-up's spawner clones the init in a process of its own
+            // (native/spawner.c): this thread makes the v1 cgroups meanwhile, once it has sent the request.
+            bool spawner = monitor is null && NativeMethods.SpawnerReady() != 0;
             if (joinLate)
             {
-                // The v1 directories are made and limited on a second thread while the plan is built and the child
-                // is cloned; the child joins them at the start of its mounts phase, which is resumed only once they
-                // exist. (csrun's executable made the network namespace before .NET started, so the second core is
-                // free from here; in a daemon the namespace thread shares it.)
+                // Otherwise the v1 directories are made and limited on a second thread while the plan is built and
+                // the child is cloned. Either way the child joins them at the start of its mounts phase, which is
+                // resumed only once they exist. (In a daemon the namespace thread shares the second core.)
                 cgroup.CreateForClone();
-                cgroupSetup = new BackgroundCgroupSetup(cgroup, DeviceRules.WithDefaults(spec));
+                if (!spawner) cgroupSetup = new BackgroundCgroupSetup(cgroup, DeviceRules.WithDefaults(spec));
                 PhaseTimer.Mark("cgroup v2 for clone");
             }
             else try
@@ -177,7 +179,17 @@ public sealed partial class ContainerRuntime
             CsrError err;
             if (monitor is null)
             {
-                if (NativeMethods.Spawn(plan, &child, &err) != 0) throw Fail(err);
+                if (NativeMethods.SpawnBegin(plan, &child, &err) != 0) throw Fail(err);
+                spawned = true;
+                PhaseTimer.Mark("spawn");
+                if (joinLate && cgroupSetup is null)
+                {
+                    cgroup!.Create();
+                    cgroup.Set(DeviceRules.WithDefaults(spec));
+                    PhaseTimer.Mark("cgroup create (beside spawn)");
+                }
+                if (NativeMethods.SpawnEnd(&child, &err) != 0) throw Fail(err);
+                PhaseTimer.Mark("init ready");
             }
             else
             {
@@ -187,8 +199,8 @@ public sealed partial class ContainerRuntime
                 fixed (int* k = keep) rc = NativeMethods.SpawnMonitored(plan, argv, k, keep.Length, &child, &mpid, &err);
                 if (rc != 0) throw Fail(err);
                 monitorPid = mpid;
+                PhaseTimer.Mark("spawn");
             }
-            PhaseTimer.Mark("spawn");
             if (child.Spawner != 0) PhaseTimer.Note("init cloned by the start-up's spawner");
             spawned = true;
             record.Pid = child.Pid;

@@ -171,6 +171,8 @@ internal struct CsrChild
     public int Direct;
     public int InCgroup;
     public int Spawner;
+    public int Relay;
+    private readonly int _pad;
 }
 
 internal static unsafe partial class NativeMethods
@@ -184,6 +186,15 @@ internal static unsafe partial class NativeMethods
 
     [LibraryImport(Lib, EntryPoint = "csr_spawn")]
     public static partial int Spawn(CsrPlan* plan, CsrChild* child, CsrError* error);
+
+    [LibraryImport(Lib, EntryPoint = "csr_spawn_begin")]
+    public static partial int SpawnBegin(CsrPlan* plan, CsrChild* child, CsrError* error);
+
+    [LibraryImport(Lib, EntryPoint = "csr_spawn_end")]
+    public static partial int SpawnEnd(CsrChild* child, CsrError* error);
+
+    [LibraryImport(Lib, EntryPoint = "csr_spawner_ready")]
+    public static partial int SpawnerReady();
 
     [LibraryImport(Lib, EntryPoint = "csr_nsprep_claim")]
     public static partial nint NsPrepClaim(ulong types, out int fromStartup);
