@@ -57,7 +57,7 @@
 extern "C" {
 #endif
 
-#define CSR_ABI_VERSION 4
+#define CSR_ABI_VERSION 5
 
 /* One namespace of the container. type is a CLONE_NEW* flag; path NULL means "create new", unless fd is
  * >= 0: a new namespace made ahead of time (csr_nsprep_fd) that the child joins instead of creating one. */
@@ -107,6 +107,13 @@ struct csr_hook {
 struct csr_sysctl {
     const char *key;   /* dotted, e.g. net.ipv4.ip_forward */
     const char *value;
+};
+
+/* One cgroup filesystem mount of the host, as the caller's mountinfo shows it. */
+struct csr_cgroup_mount {
+    const char *options;    /* the super options, which name the controllers ("rw,cpu,cpuacct"); NULL: cgroup2 */
+    const char *root;       /* the cgroup the mount shows as its root */
+    const char *mountpoint;
 };
 
 struct csr_plan {
@@ -222,7 +229,10 @@ struct csr_plan {
      * there; the caller resumes it only once the directories exist. Only with a new mount namespace (the
      * host paths still resolve in it then) and no user namespace. */
     int32_t cgroup_join_late;
-    int32_t pad2;
+    /* The host's cgroup mounts, in mountinfo order (every one, bind mounts too): what a "cgroup" mount in
+     * the container mirrors. The child never reads mountinfo for them. */
+    int32_t n_cgroup_mounts;
+    const struct csr_cgroup_mount *cgroup_mounts;
 };
 
 struct csr_error {

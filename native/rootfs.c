@@ -183,7 +183,7 @@ int csr_resolve_in_root(int root_fd, const char *path, enum csr_create create, s
 
 /* mountinfo: id parent maj:min root mountpoint opts [optional...] - fstype source superopts */
 struct mi_entry {
-    char *root, *mountpoint, *fstype, *superopts;
+    char *mountpoint;
     int shared;
 };
 
@@ -193,19 +193,11 @@ static int parse_mountinfo_line(char *line, struct mi_entry *m)
     int n = csr_split_fields(line, f, 64);
     if (n < 7)
         return -1;
-    m->root = f[3];
     m->mountpoint = f[4];
     m->shared = 0;
-    m->fstype = m->superopts = NULL;
-    int i = 6;
-    for (; i < n && strcmp(f[i], "-") != 0; i++)
+    for (int i = 6; i < n && strcmp(f[i], "-") != 0; i++)
         if (strncmp(f[i], "shared:", 7) == 0)
             m->shared = 1;
-    if (i + 3 < n) {
-        m->fstype = f[i + 1];
-        m->superopts = f[i + 3];
-    }
-    csr_unescape_mountinfo(m->root);
     csr_unescape_mountinfo(m->mountpoint);
     return 0;
 }
@@ -219,42 +211,8 @@ static int path_has_prefix(const char *path, const char *prefix)
     return strncmp(path, prefix, n) == 0 && (path[n] == '/' || path[n] == '\0');
 }
 
-/* The host's cgroup mounts, read from mountinfo in the same pass that finds the rootfs's parent mount
- * (one read for all the hierarchies). Entries that do not fit mark the table incomplete; lookups then
- * read mountinfo again. Our own mounts come later in mountinfo than the host's, so the table is as
- * good at the start of the rootfs setup as when the cgroup mount needs it. */
-struct cg_mount {
-    char superopts[256];
-    char root[1024];
-    char mountpoint[1024];
-    int v2;
-};
-static struct cg_mount cg_mounts[32];
-static int cg_n_mounts, cg_complete;
-
-/* Adds m to the table if it is a cgroup mount; clears *ok when it does not fit. */
-static void cg_table_add(const struct mi_entry *m, int *ok)
-{
-    if (!*ok || !m->fstype)
-        return;
-    int v2 = strcmp(m->fstype, "cgroup2") == 0;
-    if (!v2 && strcmp(m->fstype, "cgroup") != 0)
-        return;
-    struct cg_mount *t = &cg_mounts[cg_n_mounts];
-    if (cg_n_mounts == (int)(sizeof cg_mounts / sizeof cg_mounts[0]) ||
-        csr_strlcpy(t->superopts, m->superopts ? m->superopts : "", sizeof t->superopts) >= sizeof t->superopts ||
-        csr_strlcpy(t->root, m->root, sizeof t->root) >= sizeof t->root ||
-        csr_strlcpy(t->mountpoint, m->mountpoint, sizeof t->mountpoint) >= sizeof t->mountpoint) {
-        *ok = 0;
-        return;
-    }
-    t->v2 = v2;
-    cg_n_mounts++;
-}
-
 /* pivot_root refuses a new root whose parent mount is shared, and a shared parent would also
- * propagate our rootfs bind back to the host: make that parent private (as runc does). The same
- * pass over mountinfo fills the cgroup mount table. */
+ * propagate our rootfs bind back to the host: make that parent private (as runc does). */
 static int make_rootfs_parent_private(const char *rootfs, struct csr_error *e)
 {
     struct csr_lines l;
@@ -264,16 +222,12 @@ static int make_rootfs_parent_private(const char *rootfs, struct csr_error *e)
     }
     char best[PATH_MAX] = "";
     size_t best_len = 0;
-    int best_shared = 0, truncated, cg_ok = 1;
-    cg_n_mounts = 0;
+    int best_shared = 0, truncated;
     char *line;
     while ((line = csr_lines_next(&l, &truncated)) != NULL) {
         struct mi_entry m;
-        if (truncated)
-            cg_ok = 0; /* its fstype and options are lost: the table would be incomplete */
         if (parse_mountinfo_line(line, &m) < 0)
             continue;
-        cg_table_add(&m, &cg_ok);
         if (!path_has_prefix(rootfs, m.mountpoint))
             continue;
         size_t len = strlen(m.mountpoint);
@@ -284,7 +238,6 @@ static int make_rootfs_parent_private(const char *rootfs, struct csr_error *e)
         }
     }
     csr_lines_close(&l);
-    cg_complete = cg_ok;
     if (best_shared && mount(NULL, best, NULL, MS_PRIVATE, NULL) < 0) {
         csr_err(e, errno, "make parent mount of rootfs (", best, ") private", NULL);
         return -1;
@@ -330,31 +283,14 @@ static int cgroup_dir_of(int v2, const char *superopts, const char *root, const 
     return csr_strlcat(out, rel, cap) < cap;
 }
 
-static int host_cgroup_dir(const char *ctrls, const char *cgpath, int any_root, char *out, size_t cap)
+static int host_cgroup_dir(const struct csr_plan *p, const char *ctrls, const char *cgpath, int any_root, char *out,
+                           size_t cap)
 {
     int found = 0;
-    if (cg_complete) {
-        for (int i = 0; i < cg_n_mounts && !found; i++) {
-            const struct cg_mount *t = &cg_mounts[i];
-            found = cgroup_dir_of(t->v2, t->superopts, t->root, t->mountpoint, ctrls, cgpath, any_root, out, cap);
-        }
-    } else {
-        struct csr_lines l;
-        if (csr_lines_open(&l, "/proc/self/mountinfo") < 0)
-            return -1;
-        int truncated;
-        char *line;
-        while (!found && (line = csr_lines_next(&l, &truncated)) != NULL) {
-            struct mi_entry m;
-            if (parse_mountinfo_line(line, &m) < 0 || !m.fstype)
-                continue;
-            int v2 = strcmp(m.fstype, "cgroup2") == 0;
-            if (!v2 && strcmp(m.fstype, "cgroup") != 0)
-                continue;
-            found = cgroup_dir_of(v2, m.superopts ? m.superopts : "", m.root, m.mountpoint, ctrls, cgpath, any_root,
-                                  out, cap);
-        }
-        csr_lines_close(&l);
+    for (int i = 0; i < p->n_cgroup_mounts && !found; i++) {
+        const struct csr_cgroup_mount *t = &p->cgroup_mounts[i];
+        found = cgroup_dir_of(!t->options, t->options ? t->options : "", t->root, t->mountpoint, ctrls, cgpath, any_root,
+                              out, cap);
     }
     if (!found)
         errno = ENOENT;
@@ -551,7 +487,7 @@ static int mount_cgroup_v1(struct csr_ctx *c, const struct csr_mount *m)
             close(tmpfs_fd);
             return -1;
         }
-        int have_host = host_cgroup_dir(ctrls, cgpath, c->has_cgroupns, host, sizeof host) == 0;
+        int have_host = host_cgroup_dir(c->plan, ctrls, cgpath, c->has_cgroupns, host, sizeof host) == 0;
         if (!have_host)
             continue; /* hierarchy not mounted on the host (e.g. no unified mount): nothing to show */
         if (c->has_cgroupns) {
@@ -661,7 +597,8 @@ int csr_setup_rootfs(struct csr_ctx *c, int before_cgroups)
             csr_err(e, errno, "set propagation of / for rootfs", NULL);
             return -1;
         }
-        if (make_rootfs_parent_private(p->rootfs, e) < 0)
+        /* After a recursive slave or private "/" no mount here is shared, the rootfs's parent included. */
+        if (!((prop & MS_REC) && (prop & (MS_SLAVE | MS_PRIVATE))) && make_rootfs_parent_private(p->rootfs, e) < 0)
             return -1;
         /* The rootfs must be a mount point for pivot_root; this also pins what "rootfs" means. */
         if (mount(p->rootfs, p->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0) {

@@ -26,6 +26,11 @@ public sealed class V1Hierarchy(string mountPoint, string root, string[] control
     public override string ToString() => $"{MountPoint} [{string.Join(',', controllers)}]";
 }
 
+/// <summary>One cgroup or cgroup2 mount as mountinfo shows it; a hierarchy can be mounted more than once.</summary>
+/// <param name="SuperOptions">The super options, which name a v1 hierarchy's controllers ("rw,cpu,cpuacct"); null for cgroup2.</param>
+/// <param name="Root">The cgroup the mount shows as its root.</param>
+public sealed record CgroupMount(string? SuperOptions, string Root, string MountPoint);
+
 /// <summary>Which cgroup hierarchies the host has, read from /proc/self/mountinfo.</summary>
 public sealed class CgroupLayout
 {
@@ -41,8 +46,12 @@ public sealed class CgroupLayout
     /// <summary>Controllers in the unified root's cgroup.controllers (empty when there is no v2 mount).</summary>
     public IReadOnlyList<string> UnifiedControllers { get; }
 
-    private CgroupLayout(List<V1Hierarchy> v1, string? unified, string[] unifiedControllers)
+    /// <summary>Every cgroup filesystem mount, in mountinfo order: what a container's "cgroup" mount mirrors.</summary>
+    public IReadOnlyList<CgroupMount> Mounts { get; }
+
+    private CgroupLayout(List<V1Hierarchy> v1, string? unified, string[] unifiedControllers, List<CgroupMount> mounts)
     {
+        Mounts = mounts;
         V1Hierarchies = v1;
         UnifiedMount = unified;
         UnifiedControllers = unifiedControllers;
@@ -66,6 +75,7 @@ public sealed class CgroupLayout
     public static CgroupLayout Parse(string mountinfo, string? unifiedControllers)
     {
         var v1 = new List<V1Hierarchy>();
+        var mounts = new List<CgroupMount>();
         string? unified = null;
         ReadOnlySpan<char> rest = mountinfo;
         while (!rest.IsEmpty)
@@ -100,13 +110,16 @@ public sealed class CgroupLayout
             if (isV2)
             {
                 unified ??= Unescape(mountPoint);
+                mounts.Add(new CgroupMount(null, Unescape(root), Unescape(mountPoint)));
                 continue;
             }
 
             ReadOnlySpan<char> afterSource = tail[(sp + 1)..];
             int sp2 = afterSource.IndexOf(' ');
             if (sp2 < 0) continue;
-            string[] controllers = ParseControllers(afterSource[(sp2 + 1)..]);
+            ReadOnlySpan<char> superOptions = afterSource[(sp2 + 1)..];
+            mounts.Add(new CgroupMount(superOptions.ToString(), Unescape(root), Unescape(mountPoint)));
+            string[] controllers = ParseControllers(superOptions);
             if (controllers.Length == 0 || IsKnown(v1, controllers)) continue;
             v1.Add(new V1Hierarchy(Unescape(mountPoint), root.ToString(), controllers));
         }
@@ -117,7 +130,7 @@ public sealed class CgroupLayout
             unifiedControllers ??= CgroupFile.TryRead(unified + "/cgroup.controllers") ?? "";
             ctrls = unifiedControllers.Split([' ', '\n'], StringSplitOptions.RemoveEmptyEntries);
         }
-        return new CgroupLayout(v1, unified, ctrls);
+        return new CgroupLayout(v1, unified, ctrls, mounts);
     }
 
     private static string[] ParseControllers(ReadOnlySpan<char> superOptions)

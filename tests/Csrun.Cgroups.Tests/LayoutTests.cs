@@ -84,6 +84,20 @@ public class LayoutTests
     }
 
     [Fact]
+    public void ListsEveryCgroupMountInOrderForTheContainersCgroupMount()
+    {
+        // A container's "cgroup" mount mirrors these (native/rootfs.c): every mount, a hierarchy mounted twice
+        // included, with its super options, root and unescaped mount point.
+        var l = CgroupLayout.Parse(CoMounted, "");
+        Assert.Equal(8, l.Mounts.Count);
+        Assert.Equal(new CgroupMount(null, "/", "/sys/fs/cgroup/unified"), l.Mounts[0]);
+        Assert.Equal(new CgroupMount("rw,xattr,name=systemd", "/", "/sys/fs/cgroup/systemd"), l.Mounts[1]);
+        Assert.Equal(new CgroupMount("rw,release_agent=/x,pids", "/", "/sys/fs/cgroup/with space"), l.Mounts[6]);
+        Assert.Equal(new CgroupMount("rw,memory", "/", "/mnt/memory-again"), l.Mounts[7]);
+        Assert.DoesNotContain(l.Mounts, m => m.MountPoint == "/sys/fs/cgroup");
+    }
+
+    [Fact]
     public void V1OnlyHost()
     {
         string text = string.Join('\n', CoMounted.Split('\n').Where(line => !line.Contains("cgroup2")));

@@ -327,4 +327,20 @@ public class NamespaceAndMountTests
         Assert.DoesNotContain("shared:", r.Stdout);
         Assert.DoesNotContain("master:", r.Stdout);
     }
+
+    [Fact]
+    public void Rootfs_propagation_shared_still_pivots_and_leaves_the_host_alone()
+    {
+        // Not a recursive slave or private "/": the rootfs's parent mount may stay shared, which pivot_root refuses,
+        // so the init finds it in mountinfo and makes it private in its own namespace (the only case it reads it).
+        using var sb = new Sandbox();
+        static string HostRoot() => File.ReadLines("/proc/self/mountinfo").First(l => l.Split(' ')[4] == "/");
+        string before = HostRoot();
+        var r = sb.RunContainer(sb.Bundle(s => s.Linux!.RootfsPropagation = "rshared", "sh", "-c", "awk '$5 == \"/\"' /proc/self/mountinfo; echo $$"));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("shared:", r.Stdout);
+        Assert.EndsWith("\n1", r.Stdout.TrimEnd());
+        Assert.Equal(before, HostRoot());
+        Assert.Empty(Leaks.Mounts(sb.Dir));
+    }
 }

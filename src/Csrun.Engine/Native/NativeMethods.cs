@@ -57,6 +57,14 @@ internal unsafe struct CsrHook
 }
 
 [StructLayout(LayoutKind.Sequential)]
+internal unsafe struct CsrCgroupMount
+{
+    public byte* Options;
+    public byte* Root;
+    public byte* MountPoint;
+}
+
+[StructLayout(LayoutKind.Sequential)]
 internal unsafe struct CsrSysctl
 {
     public byte* Key;
@@ -144,7 +152,8 @@ internal unsafe struct CsrPlan
     public int* CgroupJoinFds;
     public byte** CgroupJoinPaths;
     public int CgroupJoinLate;
-    private readonly int _pad2;
+    public int NCgroupMounts;
+    public CsrCgroupMount* CgroupMounts;
 }
 
 [StructLayout(LayoutKind.Sequential)]
@@ -178,7 +187,7 @@ internal struct CsrChild
 internal static unsafe partial class NativeMethods
 {
     private const string Lib = "csrun_native";
-    public const uint AbiVersion = 4;
+    public const uint AbiVersion = 5;
     public const int PhaseMounts = 1, PhaseFinish = 2, PhaseAll = 3;
 
     [LibraryImport(Lib, EntryPoint = "csr_shared_alloc")]

@@ -51,6 +51,15 @@ internal static unsafe class PlanBuilder
         }
         plan->CgroupJoinPaths = a.StrArray(joinPaths);
         plan->CgroupJoinLate = o.CgroupJoinLate ? 1 : 0;
+        // What a "cgroup" mount mirrors; none when the host has no cgroup filesystem at all.
+        var cgroupMounts = o.Exec ? [] : HostCgroupMounts();
+        plan->NCgroupMounts = cgroupMounts.Count;
+        plan->CgroupMounts = a.Alloc<CsrCgroupMount>(cgroupMounts.Count);
+        for (int i = 0; i < cgroupMounts.Count; i++)
+        {
+            var m = cgroupMounts[i];
+            plan->CgroupMounts[i] = new CsrCgroupMount { Options = a.Str(m.SuperOptions), Root = a.Str(m.Root), MountPoint = a.Str(m.MountPoint) };
+        }
 
         plan->Rootfs = a.Str(rootfs);
         MountOptions.TryParsePropagation(linux?.RootfsPropagation, out ulong rootProp);
@@ -189,6 +198,18 @@ internal static unsafe class PlanBuilder
         plan->StateBufCap = (ulong)stateCapacity;
         plan->StateBuf = (byte*)a.Alloc(stateCapacity, 1);
         return plan;
+    }
+
+    private static IReadOnlyList<Csrun.Cgroups.CgroupMount> HostCgroupMounts()
+    {
+        try
+        {
+            return Csrun.Cgroups.CgroupLayout.Host.Mounts;
+        }
+        catch (Csrun.Cgroups.CgroupException)
+        {
+            return [];
+        }
     }
 
     public static CsrHook* Hooks(NativeArena a, List<Hook>? hooks)
