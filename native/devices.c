@@ -13,7 +13,13 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-static int create_device(struct csr_ctx *c, const struct csr_device *d)
+/* The directory of the last device made, kept open for the next: they are nearly all in /dev. */
+struct dev_dir {
+    char path[PATH_MAX];
+    int fd;
+};
+
+static int create_device(struct csr_ctx *c, const struct csr_device *d, struct dev_dir *last)
 {
     struct csr_error *e = &c->err;
     const char *path = d->path;
@@ -37,12 +43,21 @@ static int create_device(struct csr_ctx *c, const struct csr_device *d)
     dir[dlen] = '\0';
     const char *name = slash + 1;
 
-    int pfd = csr_resolve_in_root(c->root_fd, dir[0] ? dir : "/", CSR_CREATE_DIR, e);
-    if (pfd < 0)
-        return -1;
+    if (!dir[0])
+        csr_strlcpy(dir, "/", sizeof dir);
+    if (last->fd < 0 || strcmp(last->path, dir) != 0) {
+        if (last->fd >= 0)
+            close(last->fd);
+        last->fd = csr_resolve_in_root(c->root_fd, dir, CSR_CREATE_DIR, e);
+        if (last->fd < 0)
+            return -1;
+        csr_strlcpy(last->path, dir, sizeof last->path);
+    }
+    int pfd = last->fd;
     int r = 0;
     if (mknodat(pfd, name, d->mode, makedev(d->major, d->minor)) == 0) {
-        if (fchownat(pfd, name, d->uid, d->gid, AT_SYMLINK_NOFOLLOW) < 0) {
+        /* The node is ours (root's) already unless the spec names another owner. */
+        if ((d->uid != geteuid() || d->gid != getegid()) && fchownat(pfd, name, d->uid, d->gid, AT_SYMLINK_NOFOLLOW) < 0) {
             csr_err(e, errno, "chown ", path, NULL);
             r = -1;
         }
@@ -69,7 +84,6 @@ static int create_device(struct csr_ctx *c, const struct csr_device *d)
         csr_err(e, errno, "mknod ", path, NULL);
         r = -1;
     }
-    close(pfd);
     return r;
 }
 
@@ -87,13 +101,15 @@ int csr_setup_devices(struct csr_ctx *c)
     const struct csr_plan *p = c->plan;
     /* Device modes come from the spec verbatim: the inherited umask must not trim them. */
     mode_t old = umask(0);
-    for (int i = 0; i < p->n_devices; i++) {
-        if (create_device(c, &p->devices[i]) < 0) {
-            umask(old);
-            return -1;
-        }
-    }
+    struct dev_dir last = { .fd = -1 };
+    int failed = 0;
+    for (int i = 0; i < p->n_devices && !failed; i++)
+        failed = create_device(c, &p->devices[i], &last) < 0;
+    if (last.fd >= 0)
+        close(last.fd);
     umask(old);
+    if (failed)
+        return -1;
 
     int devfd = csr_resolve_in_root(c->root_fd, "/dev", CSR_CREATE_DIR, &c->err);
     if (devfd < 0)

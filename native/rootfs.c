@@ -402,7 +402,8 @@ static int fs_mount(struct csr_ctx *c, const char *source, const char *dest, con
 }
 
 /* A filesystem mounted on a new directory `name` in dfd, a directory this process just mounted (so
- * nothing can have raced a symlink into it). dest names it in errors. */
+ * nothing can have raced a symlink into it, and the name is reached through dfd's /proc/self/fd link
+ * without opening it first). dest names it in errors. */
 static int mount_in(struct csr_ctx *c, int dfd, const char *name, const char *dest, const char *fstype,
                     unsigned long flags, const char *data)
 {
@@ -410,12 +411,20 @@ static int mount_in(struct csr_ctx *c, int dfd, const char *name, const char *de
         csr_err(&c->err, errno, "mkdir ", dest, " in rootfs", NULL);
         return -1;
     }
-    int fd = openat(dfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
-        csr_err(&c->err, errno, "resolve ", dest, " in rootfs", NULL);
+    char target[32 + NAME_MAX + 2];
+    csr_procfd(target, dfd);
+    csr_strlcat(target, "/", sizeof target);
+    if (csr_strlcat(target, name, sizeof target) >= sizeof target) {
+        csr_err(&c->err, ENAMETOOLONG, "mount ", fstype, " on ", dest, NULL);
         return -1;
     }
-    return mount_on_fd(c, fd, fstype, dest, fstype, flags, data);
+    if (mount(fstype, target, fstype, flags, data) < 0) {
+        int err = errno;
+        csr_err(&c->err, err, "mount ", fstype, " on ", dest, NULL);
+        errno = err;
+        return -1;
+    }
+    return 0;
 }
 
 static int join_path(char *out, size_t cap, const char *a, const char *b)

@@ -227,14 +227,22 @@ public class NamespaceAndMountTests
         using var sb = new Sandbox();
         string bundle = sb.Bundle(s =>
         {
-            s.Linux!.Devices = [new LinuxDevice { Path = "/dev/kmsg2", Type = "c", Major = 1, Minor = 11, FileMode = 0x1A0, Uid = 0, Gid = 0 }];
-        }, "sh", "-c", "stat -c '%n %F %t:%T %a' /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty /dev/kmsg2; for l in fd stdin stdout stderr ptmx; do readlink /dev/$l; done; echo hi > /dev/null && echo null-ok");
+            // One in a directory of its own (made), one owned by another user, one back in /dev.
+            s.Linux!.Devices =
+            [
+                new LinuxDevice { Path = "/dev/kmsg2", Type = "c", Major = 1, Minor = 11, FileMode = 0x1A0, Uid = 0, Gid = 0 },
+                new LinuxDevice { Path = "/dev/net/null2", Type = "c", Major = 1, Minor = 3, FileMode = 0x1B6 },
+                new LinuxDevice { Path = "/dev/zero2", Type = "c", Major = 1, Minor = 5, FileMode = 0x180, Uid = 1000, Gid = 5 },
+            ];
+        }, "sh", "-c", "stat -c '%n %F %t:%T %a %u:%g' /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty /dev/kmsg2 /dev/net/null2 /dev/zero2; for l in fd stdin stdout stderr ptmx; do readlink /dev/$l; done; echo hi > /dev/null && echo null-ok");
         var r = sb.RunContainer(bundle);
         Assert.True(r.ExitCode == 0, r.ToString());
-        Assert.Contains("/dev/null character special file 1:3 666", r.Stdout);
-        Assert.Contains("/dev/zero character special file 1:5 666", r.Stdout);
-        Assert.Contains("/dev/tty character special file 5:0 666", r.Stdout);
-        Assert.Contains("/dev/kmsg2 character special file 1:b 640", r.Stdout);
+        Assert.Contains("/dev/null character special file 1:3 666 0:0", r.Stdout);
+        Assert.Contains("/dev/zero character special file 1:5 666 0:0", r.Stdout);
+        Assert.Contains("/dev/tty character special file 5:0 666 0:0", r.Stdout);
+        Assert.Contains("/dev/kmsg2 character special file 1:b 640 0:0", r.Stdout);
+        Assert.Contains("/dev/net/null2 character special file 1:3 666 0:0", r.Stdout);
+        Assert.Contains("/dev/zero2 character special file 1:5 600 1000:5", r.Stdout);
         Assert.Contains("/proc/self/fd\n/proc/self/fd/0\n/proc/self/fd/1\n/proc/self/fd/2\npts/ptmx", r.Stdout);
         Assert.Contains("null-ok", r.Stdout);
     }
