@@ -705,10 +705,11 @@ int csr_spawn_begin(const struct csr_plan *plan, struct csr_child *child, struct
         return -1;
     }
 
-    int pidfd = -1, in_cgroup = 0;
+    int pidfd = -1, in_cgroup = 0, clone_errno = 0;
     pid_t pid = -1;
     if (spawner) {
-        /* The spawner reports the init's pid as an intermediate does. */
+        /* The spawner reports the init's pid as an intermediate does. If it cannot take the request
+         * (gone already), we clone as without one. */
         pid = csr_spawner_request(plan, sp[1], clone_ns, new_ns, join_ns);
         spawner = pid > 0;
         child->spawner = spawner;
@@ -723,11 +724,9 @@ int csr_spawn_begin(const struct csr_plan *plan, struct csr_child *child, struct
         pid = do_clone(clone_ns, plan->cgroup_fd, &pidfd, &in_cgroup);
         if (pid == 0)
             child_main(plan, sp[1], sp[0], new_ns, join_ns, late_unshare, double_fork);
-        int clone_errno = errno;
+        clone_errno = errno;
         pthread_sigmask(SIG_SETMASK, &old, NULL);
-        errno = clone_errno;
     }
-    int clone_errno = errno;
     close(sp[1]);
     if (pid < 0) {
         close(sp[0]);

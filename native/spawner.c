@@ -15,8 +15,8 @@
  * same address: csr_shared_alloc hands out zeroed memory from a MAP_SHARED mapping made before the fork,
  * which the caller's plan arena uses while it lasts. The helper copies the plan's top level and patches the
  * descriptor numbers it received into its copy; it never writes the shared memory. The init shares the
- * mapping until its exec: it is our code until then, non-dumpable, and never reads what the caller writes
- * after the spawn.
+ * mapping until its exec (the state it receives lands in plan->state_buf there, which the caller never
+ * reads back): our code until then, and non-dumpable.
  *
  * The spawner is used only when everything fits: the plan wholly in the shared memory, the spec's new
  * namespaces matching what the helper made (csr_spawner_claim), no namespace joined in a way that needs the
@@ -92,17 +92,17 @@ static _Noreturn void helper_main(int fd, pid_t parent, uint64_t types, const cp
     do
         n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
     while (n < 0 && errno == EINTR);
+    /* EOF: dismissed (or the caller is gone). */
+    if (n != (ssize_t)sizeof r || (mh.msg_flags & MSG_CTRUNC) || r.n_join_fds < 0 || r.n_join_fds > MAX_JOIN_FDS)
+        _exit(0);
     struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
     int nfds = cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS
                    ? (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int)) : 0;
-    if (nfds)
-        memcpy(fds, CMSG_DATA(cm), (size_t)nfds * sizeof(int));
     int want = 1 + !!r.has_cgroup_fd + !!r.has_console + !!r.has_listener + (r.stdio[0] >= 0) +
                (r.stdio[1] >= 0) + (r.stdio[2] >= 0) + r.n_join_fds;
-    /* EOF: dismissed (or the caller is gone). */
-    if (n != (ssize_t)sizeof r || (mh.msg_flags & MSG_CTRUNC) || r.n_join_fds < 0 ||
-        r.n_join_fds > MAX_JOIN_FDS || nfds != want)
+    if (nfds != want)
         _exit(0);
+    memcpy(fds, CMSG_DATA(cm), (size_t)nfds * sizeof(int));
     close(fd);
 
     /* The plan's top level and the join fds, in our own memory, with our numbers for the descriptors. */
@@ -137,8 +137,12 @@ int csr_spawner_start(uint64_t types)
         munmap(shared, SHARED_SIZE);
         return -1;
     }
-    /* Like the helper threads (thread.c), the helper starts on another CPU than ours: left to the
-     * scheduler it may wait behind this busy thread while the other CPU idles. */
+    /* The helper is pinned to another CPU than ours until it clones the init (it takes our whole set back
+     * then), so that its wake-up for the spawn does not queue behind this thread; unpinned, a start took
+     * 1.10x. The new process often preempts us at the fork and makes its namespaces first (the constructor
+     * then takes ~0.8 ms instead of ~0.15); forcing either order was slower in A/B (moving itself off our
+     * CPU first thing 1.06x, waiting for its namespaces 1.09x): made beside the .NET start, they slow it
+     * down about as much as they cost (sysfs and the like). */
     cpu_set_t all;
     int here = sched_getcpu();
     int placed = here >= 0 && here < CPU_SETSIZE && sched_getaffinity(0, sizeof all, &all) == 0 &&
