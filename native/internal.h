@@ -101,8 +101,13 @@ extern CSR_HIDDEN struct csr_nsprep *_Atomic csr_nsprep_early;
 CSR_HIDDEN int csr_cloexec_from(int from);
 /* Closes fds >= from except the keeps (-1 for none; close_range, kernel >= 5.9). */
 CSR_HIDDEN void csr_close_inherited(int from, int keep1, int keep2, int keep3);
-/* sendmsg with one fd in SCM_RIGHTS and data as the payload. */
+/* sendmsg with one fd (or up to CSR_MAX_SEND_FDS) in SCM_RIGHTS and data as the payload; 0 when all of
+ * it was sent. csr_recv_fds takes one such message (its descriptors O_CLOEXEC): recvmsg's result, and in
+ * *n_fds how many came, or -1 when there were more than max_fds (none of them kept open). */
+#define CSR_MAX_SEND_FDS 64
 CSR_HIDDEN int csr_send_fd(int sock, int fd, const char *data, size_t len);
+CSR_HIDDEN int csr_send_fds(int sock, const int *fds, int n_fds, const void *data, size_t len);
+CSR_HIDDEN ssize_t csr_recv_fds(int sock, void *data, size_t len, int *fds, int max_fds, int *n_fds);
 
 /* Line reader over a file with a fixed buffer. Lines longer than the buffer are returned
  * truncated (*truncated = 1) and the rest is skipped: callers only need their leading fields. */

@@ -37,20 +37,7 @@ struct monitored_msg {
 
 static void send_report(int sock, const struct monitored_msg *m, int fd)
 {
-    if (fd < 0) {
-        (void)!send(sock, m, sizeof *m, MSG_NOSIGNAL);
-        return;
-    }
-    char control[CMSG_SPACE(sizeof(int))];
-    memset(control, 0, sizeof control);
-    struct iovec iov = { .iov_base = (void *)m, .iov_len = sizeof *m };
-    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control };
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof fd);
-    (void)!sendmsg(sock, &msg, MSG_NOSIGNAL);
+    (void)csr_send_fds(sock, &fd, fd >= 0 ? 1 : 0, m, sizeof *m);
 }
 
 /* G: spawn the init, report, become the monitor. Never returns. */

@@ -63,6 +63,7 @@ struct request {
 };
 
 #define MAX_REQUEST_FDS (1 + 3 + 3 + MAX_JOIN_FDS)
+_Static_assert(MAX_REQUEST_FDS <= CSR_MAX_SEND_FDS, "a request's descriptors fit one message");
 
 static _Noreturn void helper_main(int fd, pid_t parent, uint64_t types, const cpu_set_t *all, int placed)
 {
@@ -76,33 +77,13 @@ static _Noreturn void helper_main(int fd, pid_t parent, uint64_t types, const cp
     uint64_t made = unshare((int)types) == 0 ? types : 0;
 
     struct request r;
-    int fds[MAX_REQUEST_FDS];
-    union {
-        char buf[CMSG_SPACE(sizeof fds)];
-        struct cmsghdr align;
-    } cmsg;
-    struct iovec iov = { &r, sizeof r };
-    struct msghdr mh;
-    memset(&mh, 0, sizeof mh);
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = cmsg.buf;
-    mh.msg_controllen = sizeof cmsg.buf;
-    ssize_t n;
-    do
-        n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
-    while (n < 0 && errno == EINTR);
+    int fds[MAX_REQUEST_FDS], nfds;
+    ssize_t n = csr_recv_fds(fd, &r, sizeof r, fds, MAX_REQUEST_FDS, &nfds);
     /* EOF: dismissed (or the caller is gone). */
-    if (n != (ssize_t)sizeof r || (mh.msg_flags & MSG_CTRUNC) || r.n_join_fds < 0 || r.n_join_fds > MAX_JOIN_FDS)
+    if (n != (ssize_t)sizeof r || r.n_join_fds < 0 || r.n_join_fds > MAX_JOIN_FDS ||
+        nfds != 1 + !!r.has_cgroup_fd + !!r.has_console + !!r.has_listener + (r.stdio[0] >= 0) + (r.stdio[1] >= 0) +
+                    (r.stdio[2] >= 0) + r.n_join_fds)
         _exit(0);
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-    int nfds = cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS
-                   ? (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int)) : 0;
-    int want = 1 + !!r.has_cgroup_fd + !!r.has_console + !!r.has_listener + (r.stdio[0] >= 0) +
-               (r.stdio[1] >= 0) + (r.stdio[2] >= 0) + r.n_join_fds;
-    if (nfds != want)
-        _exit(0);
-    memcpy(fds, CMSG_DATA(cm), (size_t)nfds * sizeof(int));
     close(fd);
 
     /* The plan's top level and the join fds, in our own memory, with our numbers for the descriptors. */
@@ -242,30 +223,10 @@ pid_t csr_spawner_request(const struct csr_plan *plan, int sync_end, uint64_t cl
         for (int i = 0; i < r.n_join_fds; i++)
             fds[k++] = plan->cgroup_join_fds[i];
     }
-    union {
-        char buf[CMSG_SPACE(sizeof fds)];
-        struct cmsghdr align;
-    } cmsg;
-    memset(&cmsg, 0, sizeof cmsg);
-    struct iovec iov = { &r, sizeof r };
-    struct msghdr mh;
-    memset(&mh, 0, sizeof mh);
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = cmsg.buf;
-    mh.msg_controllen = CMSG_SPACE((size_t)k * sizeof(int));
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN((size_t)k * sizeof(int));
-    memcpy(CMSG_DATA(cm), fds, (size_t)k * sizeof(int));
-    ssize_t n;
-    do
-        n = sendmsg(sp.fd, &mh, MSG_NOSIGNAL);
-    while (n < 0 && errno == EINTR);
+    int sent = csr_send_fds(sp.fd, fds, k, &r, sizeof r) == 0;
     /* One request per helper: it clones and exits, or (on a failed send) it is gone already. */
     csr_spawner_dismiss();
-    return n == (ssize_t)sizeof r ? sp.pid : -1;
+    return sent ? sp.pid : -1;
 }
 
 void csr_spawner_reap(int wait)

@@ -312,20 +312,64 @@ void csr_unescape_mountinfo(char *s)
     *w = '\0';
 }
 
-int csr_send_fd(int sock, int fd, const char *data, size_t len)
+int csr_send_fds(int sock, const int *fds, int n_fds, const void *data, size_t len)
 {
-    char cbuf[CMSG_SPACE(sizeof(int))];
-    memset(cbuf, 0, sizeof cbuf);
+    union {
+        char buf[CMSG_SPACE(CSR_MAX_SEND_FDS * sizeof(int))];
+        struct cmsghdr align;
+    } cbuf;
+    if (n_fds < 0 || n_fds > CSR_MAX_SEND_FDS) {
+        errno = EINVAL;
+        return -1;
+    }
+    memset(&cbuf, 0, sizeof cbuf);
     struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (n_fds > 0) {
+        msg.msg_control = cbuf.buf;
+        msg.msg_controllen = CMSG_SPACE((size_t)n_fds * sizeof(int));
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN((size_t)n_fds * sizeof(int));
+        memcpy(CMSG_DATA(cm), fds, (size_t)n_fds * sizeof(int));
+    }
     ssize_t n;
     do
         n = sendmsg(sock, &msg, MSG_NOSIGNAL);
     while (n < 0 && errno == EINTR);
-    return n < 0 ? -1 : 0;
+    return n == (ssize_t)len ? 0 : -1;
+}
+
+int csr_send_fd(int sock, int fd, const char *data, size_t len)
+{
+    return csr_send_fds(sock, &fd, 1, data, len);
+}
+
+ssize_t csr_recv_fds(int sock, void *data, size_t len, int *fds, int max_fds, int *n_fds)
+{
+    union {
+        char buf[CMSG_SPACE(CSR_MAX_SEND_FDS * sizeof(int))];
+        struct cmsghdr align;
+    } cbuf;
+    struct iovec iov = {.iov_base = data, .iov_len = len};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf, .msg_controllen = sizeof cbuf.buf};
+    ssize_t n;
+    do
+        n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    *n_fds = 0;
+    struct cmsghdr *cm = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
+    if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+        int got = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        int keep = got < max_fds ? got : max_fds;
+        memcpy(fds, CMSG_DATA(cm), (size_t)keep * sizeof(int));
+        /* More than the caller takes: not its message; nothing of it stays open here. */
+        for (int i = keep; i < got; i++)
+            close(((int *)(void *)CMSG_DATA(cm))[i]);
+        *n_fds = got > max_fds ? -1 : keep;
+    }
+    if (n > 0 && (msg.msg_flags & MSG_CTRUNC))
+        *n_fds = -1;
+    return n;
 }
