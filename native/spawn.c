@@ -468,8 +468,9 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
     child_send(c, CSR_MSG_CREATED);
     c->created = 1;
 
-    /* Wait for csr_child_release (EOF). Anything else the parent might send is ignored. */
-    for (;;) {
+    /* Wait for csr_child_release (EOF), unless nothing gates the start (`run`): the caller has what it needs
+     * once it reads "created", and waits for the process from there. Anything else it might send is ignored. */
+    while (plan->exec_fifo || plan->exec_mode) {
         char b[sizeof(struct csr_msg)];
         ssize_t n = recv(c->sync_fd, b, sizeof b, 0);
         if (n == 0 || (n < 0 && errno != EINTR))
