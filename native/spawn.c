@@ -334,9 +334,17 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
     c->has_userns = ((new_ns | join_ns) & CLONE_NEWUSER) != 0;
     c->has_utsns = ((new_ns | join_ns) & CLONE_NEWUTS) != 0;
 
-    close(parent_end);
-    /* The inherited handlers are .NET's: running one here would poke the parent's signal pipe. */
-    csr_reset_signals();
+    /* The inherited handlers are .NET's: running one here would poke the parent's signal pipe. The spawner's
+     * clone (no parent end here) has default dispositions already (the spawner reset them once, before any
+     * handler existed) and only its full mask to drop. */
+    if (parent_end >= 0) {
+        close(parent_end);
+        csr_reset_signals();
+    } else {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+    }
     /* If the runtime dies mid-setup the half-built container must not linger. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     /* Before anything else: a fork inherits the cgroups, so after a double fork the init is in them too. */

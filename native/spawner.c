@@ -67,7 +67,9 @@ _Static_assert(MAX_REQUEST_FDS <= CSR_MAX_SEND_FDS, "a request's descriptors fit
 
 static _Noreturn void helper_main(int fd, pid_t parent, uint64_t types, const cpu_set_t *all, int placed)
 {
-    /* Nothing of the caller's may run here; the init resets dispositions and the mask as it starts. */
+    /* Default dispositions for every init we clone (SIG_IGN survives exec; no .NET handler exists yet), once
+     * here instead of in the init; then nothing may interrupt us: the init drops the mask as it starts. */
+    csr_reset_signals();
     sigset_t full;
     sigfillset(&full);
     sigprocmask(SIG_SETMASK, &full, NULL);
