@@ -122,15 +122,20 @@ int csr_write_file(const char *path, const char *data, size_t len)
 
 void csr_reset_signals(void)
 {
-    struct sigaction sa;
+    /* The kernel's struct sigaction (x86_64 and arm64 alike), through the raw system call: glibc's sigaction
+     * refuses its two internal signals (32, 33), and a caller that ignores one would pass that on. */
+    struct {
+        void (*handler)(int);
+        unsigned long flags;
+        void (*restorer)(void);
+        uint64_t mask;
+    } sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_DFL;
-    sigemptyset(&sa.sa_mask);
-    /* glibc refuses its two internal signals (EINVAL); they are harmless in a single-threaded copy. */
+    sa.handler = SIG_DFL;
     for (int sig = 1; sig < NSIG; sig++) {
         if (sig == SIGKILL || sig == SIGSTOP)
             continue;
-        sigaction(sig, &sa, NULL);
+        syscall(SYS_rt_sigaction, sig, &sa, NULL, sizeof sa.mask);
     }
     sigset_t none;
     sigemptyset(&none);
