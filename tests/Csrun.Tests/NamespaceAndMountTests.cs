@@ -135,6 +135,26 @@ public class NamespaceAndMountTests
     }
 
     [Fact]
+    public void A_plan_too_big_for_the_spawners_memory_is_cloned_by_csrun_itself()
+    {
+        // The spawner can take only a plan wholly built in the 4 MiB it shares with csrun; 40,000 masked paths of
+        // ~130 bytes make one that is not. csrun then clones the init itself, in new network and ipc namespaces of
+        // the clone's own, and the container runs as any other.
+        using var sb = new Sandbox();
+        string id = sb.NewId();
+        var r = sb.CsrunTraced("run", "--bundle", sb.Bundle(s =>
+        {
+            s.Linux!.MaskedPaths = [.. Enumerable.Range(0, 40_000).Select(i => $"/not-there/{new string('m', 110)}/{i}")];
+        }, "sh", "-c", "readlink /proc/self/ns/net; ls /sys/class/net; exit 3"), id);
+        Assert.True(r.ExitCode == 3, r.ToString());
+        Assert.DoesNotContain("spawner", r.Stderr);
+        string[] lines = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.NotEqual(Ns("net"), lines[0]);
+        Assert.Equal(["lo"], lines[1..]);
+        Leaks.AssertNothingLeft(sb, id);
+    }
+
+    [Fact]
     public void Without_new_network_namespace_the_ones_made_at_start_up_are_dropped()
     {
         // The host's network namespace, by path (csrun's own, which is the host's): the start-up's new one is
