@@ -13,10 +13,13 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-/* The directory of the last device made, kept open for the next: they are nearly all in /dev. */
+/* The directory of the last device made, kept open for the next (they are nearly all in /dev), and who we
+ * are: a node is ours already unless the spec names another owner. */
 struct dev_dir {
     char path[PATH_MAX];
     int fd;
+    uid_t uid;
+    gid_t gid;
 };
 
 static int create_device(struct csr_ctx *c, const struct csr_device *d, struct dev_dir *last)
@@ -56,8 +59,7 @@ static int create_device(struct csr_ctx *c, const struct csr_device *d, struct d
     int pfd = last->fd;
     int r = 0;
     if (mknodat(pfd, name, d->mode, makedev(d->major, d->minor)) == 0) {
-        /* The node is ours (root's) already unless the spec names another owner. */
-        if ((d->uid != geteuid() || d->gid != getegid()) && fchownat(pfd, name, d->uid, d->gid, AT_SYMLINK_NOFOLLOW) < 0) {
+        if ((d->uid != last->uid || d->gid != last->gid) && fchownat(pfd, name, d->uid, d->gid, AT_SYMLINK_NOFOLLOW) < 0) {
             csr_err(e, errno, "chown ", path, NULL);
             r = -1;
         }
@@ -101,7 +103,7 @@ int csr_setup_devices(struct csr_ctx *c)
     const struct csr_plan *p = c->plan;
     /* Device modes come from the spec verbatim: the inherited umask must not trim them. */
     mode_t old = umask(0);
-    struct dev_dir last = { .fd = -1 };
+    struct dev_dir last = { .fd = -1, .uid = geteuid(), .gid = getegid() };
     int failed = 0;
     for (int i = 0; i < p->n_devices && !failed; i++)
         failed = create_device(c, &p->devices[i], &last) < 0;

@@ -376,19 +376,27 @@ static int bind_mount(struct csr_ctx *c, const char *src, const char *dest, uint
 }
 
 /* Mounts fstype on the O_PATH fd (closed here) through its /proc/self/fd link; dest names it in errors. */
+/* mount(2) on target, a path the caller has made safe to use; dest names it in errors. */
+static int mount_at(struct csr_ctx *c, const char *target, const char *source, const char *dest, const char *fstype,
+                    unsigned long flags, const char *data)
+{
+    if (mount(source, target, fstype, flags, data) == 0)
+        return 0;
+    int err = errno;
+    csr_err(&c->err, err, "mount ", fstype, " on ", dest, NULL);
+    errno = err;
+    return -1;
+}
+
 static int mount_on_fd(struct csr_ctx *c, int fd, const char *source, const char *dest, const char *fstype,
                        unsigned long flags, const char *data)
 {
     char pfd[32];
-    int r = mount(source, csr_procfd(pfd, fd), fstype, flags, data);
-    int rerr = errno;
+    int r = mount_at(c, csr_procfd(pfd, fd), source, dest, fstype, flags, data);
+    int err = errno;
     close(fd);
-    if (r < 0) {
-        csr_err(&c->err, rerr, "mount ", fstype, " on ", dest, NULL);
-        errno = rerr;
-        return -1;
-    }
-    return 0;
+    errno = err;
+    return r;
 }
 
 /* A plain filesystem mount at dest (no remount logic needed: flags apply directly). */
@@ -418,13 +426,7 @@ static int mount_in(struct csr_ctx *c, int dfd, const char *name, const char *de
         csr_err(&c->err, ENAMETOOLONG, "mount ", fstype, " on ", dest, NULL);
         return -1;
     }
-    if (mount(fstype, target, fstype, flags, data) < 0) {
-        int err = errno;
-        csr_err(&c->err, err, "mount ", fstype, " on ", dest, NULL);
-        errno = err;
-        return -1;
-    }
-    return 0;
+    return mount_at(c, target, fstype, dest, fstype, flags, data);
 }
 
 static int join_path(char *out, size_t cap, const char *a, const char *b)

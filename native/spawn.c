@@ -785,7 +785,10 @@ int csr_spawn_end(struct csr_child *child, struct csr_error *error)
         case CSR_MSG_PID:
             child->pid = m.arg;
             child->direct = (m.flags & CSR_PID_DIRECT) != 0;
-            child->in_cgroup = (m.flags & CSR_PID_IN_CGROUP) != 0;
+            /* An intermediate's fork inherits the cgroup its clone placed it in; only the spawner's clone
+             * happened elsewhere and says so. */
+            if (m.flags & CSR_PID_IN_CGROUP)
+                child->in_cgroup = 1;
             got_pid = 1;
             /* The spawner exits right after its report: reaped below if it is gone by then, else later. */
             if (!child->spawner)

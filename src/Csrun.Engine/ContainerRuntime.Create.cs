@@ -199,10 +199,10 @@ public sealed partial class ContainerRuntime
                 fixed (int* k = keep) rc = NativeMethods.SpawnMonitored(plan, argv, k, keep.Length, &child, &mpid, &err);
                 if (rc != 0) throw Fail(err);
                 monitorPid = mpid;
+                spawned = true;
                 PhaseTimer.Mark("spawn");
             }
             if (child.Spawner != 0) PhaseTimer.Note("init cloned by the start-up's spawner");
-            spawned = true;
             record.Pid = child.Pid;
             ProcInfo.TryReadStat(child.Pid, out _, out ulong start);
             record.PidStartTime = start;
