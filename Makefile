@@ -18,7 +18,7 @@ export DOTNET_SKIP_FIRST_TIME_EXPERIENCE := 1
 # Debian packages: the C toolchain and linker for NativeAOT, libseccomp, busybox for test root
 # filesystems, and the peers the tests and benchmarks compare with.
 APT_PACKAGES := gcc make clang libc6-dev zlib1g-dev libseccomp-dev busybox-static runc crun criu containerd podman conmon containernetworking-plugins iproute2 util-linux procps time \
-	docker-registry apache2-utils skopeo umoci debootstrap zstd
+	docker-registry apache2-utils skopeo umoci debootstrap zstd strace
 
 NATIVE_SRC := $(wildcard native/*.c) $(wildcard native/*.h)
 CS_SRC     := $(shell find src -name '*.cs' -o -name '*.csproj' 2>/dev/null) Directory.Build.props

@@ -1,6 +1,7 @@
 namespace Csrun.Tests;
 
-/// <summary>How the csrun executable is linked: what each start has to load (native/libm_lazy.c).</summary>
+/// <summary>How the csrun executable is linked and built to start: what each start has to load and read
+/// (native/libm_lazy.c, Startup.props).</summary>
 public class LinkTests
 {
     private static string NativeArchive
@@ -76,6 +77,25 @@ public class LinkTests
         finally
         {
             Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
+    public void Runtime_start_takes_the_cache_sizes_from_sysconf_not_sysfs()
+    {
+        string trace = Path.Combine(Path.GetTempPath(), "csrun-start-" + Guid.NewGuid().ToString("N")[..8] + ".strace");
+        try
+        {
+            var r = Sandbox.Exec("strace", "-f", "-e", "trace=openat", "-o", trace, TestEnv.CsrunBinary, "state", "no-such-container");
+            Assert.True(r.ExitCode != 0 && r.Stderr.Contains("does not exist"), $"csrun state of a missing container under strace (is strace installed? make deps): {r}");
+            string opens = File.ReadAllText(trace);
+            // The trace saw the runtime's start (its cgroup detection reads mountinfo), but not one cache file.
+            Assert.Contains("/proc/self/mountinfo", opens);
+            Assert.DoesNotContain("/sys/devices/system/cpu/cpu0/cache/", opens);
+        }
+        finally
+        {
+            File.Delete(trace);
         }
     }
 }
