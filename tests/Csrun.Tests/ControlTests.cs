@@ -159,12 +159,37 @@ public class OomEventTests
     {
         using var sb = new Sandbox();
         string id = sb.NewId();
-        // busybox tail keeps an endless "line" in memory: the OOM killer ends it inside the 16 MiB limit.
-        string bundle = sb.Bundle(s => s.Linux!.Resources!.Memory = new Csrun.Oci.LinuxMemory { Limit = 16L << 20, Swap = 16L << 20 },
-            "sh", "-c", "sleep 0.5; head -c 300m /dev/zero | tail > /dev/null; echo tail=$?; sleep 1");
+        // The stream reports OOM kills after its first sample (as runc reports those after it starts listening),
+        // so the container waits for /sync/go, made once that sample is out. busybox tail keeps an endless
+        // "line" in memory: the OOM killer ends it inside the 16 MiB limit.
+        string sync = Path.Combine(sb.Dir, "sync");
+        Directory.CreateDirectory(sync);
+        string bundle = sb.Bundle(s =>
+            {
+                s.Linux!.Resources!.Memory = new Csrun.Oci.LinuxMemory { Limit = 16L << 20, Swap = 16L << 20 };
+                s.Mounts!.Add(new Csrun.Oci.Mount { Destination = "/sync", Type = "bind", Source = sync, Options = ["rbind"] });
+            },
+            "sh", "-c", "while [ ! -e /sync/go ]; do sleep 0.05; done; head -c 300m /dev/zero | tail > /dev/null; echo tail=$?; sleep 1");
         Assert.Equal(0, sb.Csrun("run", "-d", "--bundle", bundle, id).ExitCode);
-        var events = sb.Csrun("events", "--interval", "100ms", id);
-        Assert.True(events.ExitCode == 0, events.ToString());
-        Assert.Contains(events.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l == $"{{\"type\":\"oom\",\"id\":\"{id}\"}}");
+
+        var psi = new System.Diagnostics.ProcessStartInfo(TestEnv.CsrunBinary) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in new[] { "--root", sb.Root, "events", "--interval", "100ms", id }) psi.ArgumentList.Add(a);
+        using var events = System.Diagnostics.Process.Start(psi)!;
+        try
+        {
+            var stderr = events.StandardError.ReadToEndAsync();
+            var first = events.StandardOutput.ReadLineAsync();
+            Assert.True(first.Wait(TimeSpan.FromSeconds(30)) && first.Result is not null, $"no first event from csrun events: {(events.HasExited ? stderr.Result : "")}");
+            Assert.Contains("\"type\":\"stats\"", first.Result);
+            File.WriteAllText(Path.Combine(sync, "go"), "");
+            var rest = events.StandardOutput.ReadToEndAsync();
+            Assert.True(rest.Wait(TimeSpan.FromSeconds(60)) && events.WaitForExit(10_000), "csrun events did not end with the container");
+            Assert.True(events.ExitCode == 0, $"csrun events: exit {events.ExitCode}: {stderr.Result}");
+            Assert.Contains(rest.Result.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l == $"{{\"type\":\"oom\",\"id\":\"{id}\"}}");
+        }
+        finally
+        {
+            if (!events.HasExited) events.Kill();
+        }
     }
 }
