@@ -755,16 +755,26 @@ int csr_spawn_begin(const struct csr_plan *plan, struct csr_child *child, struct
     return 0;
 }
 
-int csr_spawn_end(struct csr_child *child, struct csr_error *error)
+static const char NOT_WAITING[] = "csr_child_resume: container init is not waiting";
+
+/* Clears error; -1 (EBADF, reported as step) when there is no child waiting on the channel. */
+static int child_check(const struct csr_child *child, struct csr_error *error, const char *step)
 {
     if (error) {
         error->err = 0;
         error->step[0] = '\0';
     }
     if (!child || child->sync_fd < 0) {
-        csr_err(error, EBADF, "csr_spawn_end: no spawn in progress", NULL);
+        csr_err(error, EBADF, step, NULL);
         return -1;
     }
+    return 0;
+}
+
+int csr_spawn_end(struct csr_child *child, struct csr_error *error)
+{
+    if (child_check(child, error, "csr_spawn_end: no spawn in progress") < 0)
+        return -1;
     int relayed = child->relay != 0;
     int got_ready = 0, got_pid = !relayed;
     while (!got_ready || !got_pid) {
@@ -842,24 +852,10 @@ static int pending_error(struct csr_child *child, struct csr_error *error)
     return 1;
 }
 
-/* Clears error; -1 when there is no child waiting on the channel. */
-static int resume_check(const struct csr_child *child, struct csr_error *error)
-{
-    if (error) {
-        error->err = 0;
-        error->step[0] = '\0';
-    }
-    if (!child || child->sync_fd < 0) {
-        csr_err(error, EBADF, "csr_child_resume: container init is not waiting", NULL);
-        return -1;
-    }
-    return 0;
-}
-
 int csr_child_resume_send(struct csr_child *child, int phase, const char *state_json, size_t state_len,
                           struct csr_error *error)
 {
-    if (resume_check(child, error) < 0)
+    if (child_check(child, error, NOT_WAITING) < 0)
         return -1;
     if (phase != CSR_PHASE_MOUNTS && phase != CSR_PHASE_FINISH && phase != CSR_PHASE_ALL) {
         csr_err(error, EINVAL, "csr_child_resume: bad phase", NULL);
@@ -887,7 +883,7 @@ fail:
 
 int csr_child_resume_wait(struct csr_child *child, int phase, struct csr_error *error)
 {
-    if (resume_check(child, error) < 0)
+    if (child_check(child, error, NOT_WAITING) < 0)
         return -1;
     struct csr_msg m;
     int r = recv_msg(child->sync_fd, &m, 0);
