@@ -2,7 +2,7 @@ namespace Csrun.Tests;
 
 /// <summary>
 /// Debian's podman 4.3 with conmon, told to use csrun as its OCI runtime. All of podman's storage and state
-/// live under the fixture's directory (vfs driver, cgroupfs, file events, --network none).
+/// live under the fixture's directory (vfs driver, cgroupfs, file events and locks, --network none).
 /// Podman asks for RLIMIT_NOFILE/NPROC above this VM's hard limits, which needs CAP_SYS_RESOURCE (absent
 /// here, and runc fails the same way), so the tests pass ulimits the VM allows.
 /// </summary>
@@ -16,6 +16,9 @@ public sealed class PodmanFixture : IDisposable
         TestEnv.RequireRoot();
         Assert.True(File.Exists("/usr/bin/podman") && File.Exists("/usr/bin/conmon"), "podman and conmon are not installed (Debian packages podman, conmon; `make test` installs them)");
         Directory.CreateDirectory(Dir);
+        // File locks under --tmpdir instead of the shared-memory segment podman otherwise keeps machine-wide
+        // (/dev/shm/libpod_lock), so that the fixture's Dir holds all of podman's state.
+        File.WriteAllText(ConfPath, "[engine]\nlock_type = \"file\"\n");
         string tar = Path.Combine(Dir, "image.tar");
         OciArchive.Write(TestEnv.BusyboxRootfs, tar, "docker.io/library/csrun-busybox:test");
         var load = Podman("load", "-i", tar);
@@ -24,12 +27,17 @@ public sealed class PodmanFixture : IDisposable
     }
 
     /// <summary>podman's global options: every file it keeps under Dir, csrun as its runtime.</summary>
-    public string[] GlobalArgs =>
+    private string[] GlobalArgs =>
         ["--root", Path.Combine(Dir, "storage"), "--runroot", Path.Combine(Dir, "run"), "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs",
          "--events-backend", "file", "--tmpdir", Path.Combine(Dir, "tmp"), "--network-config-dir", Path.Combine(Dir, "net"),
          "--runtime", TestEnv.CsrunBinary];
 
-    public ProcResult Podman(params string[] args) => Sandbox.Run("/usr/bin/podman", [.. GlobalArgs, .. args], TimeSpan.FromSeconds(120));
+    private string ConfPath => Path.Combine(Dir, "containers.conf");
+
+    /// <summary>podman as the tests run it: the fixture's containers.conf and global options.</summary>
+    public string[] Command => ["env", "CONTAINERS_CONF=" + ConfPath, "/usr/bin/podman", .. GlobalArgs];
+
+    public ProcResult Podman(params string[] args) => Sandbox.Run(Command[0], [.. Command[1..], .. args], TimeSpan.FromSeconds(120));
 
     // Containers (and conmon) under csrun's own cgroup subtree, not podman's default /libpod_parent.
     public static readonly string[] Limits = ["--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "--cgroup-parent", "/csrun/podman-tests"];
@@ -98,7 +106,7 @@ public class PodmanTests(PodmanFixture pm) : IClassFixture<PodmanFixture>
         // script(1) gives podman a terminal; conmon receives the pty master from csrun over its console socket.
         // The output is read back from conmon's log: the live attach may start after a short-lived process wrote.
         string name = "pm-tty-" + Guid.NewGuid().ToString("N")[..8];
-        string cmd = string.Join(' ', ["/usr/bin/podman", .. pm.GlobalArgs, "run", "-it", "--name", name, .. PodmanFixture.Limits,
+        string cmd = string.Join(' ', [.. pm.Command, "run", "-it", "--name", name, .. PodmanFixture.Limits,
             pm.Image, "sh", "-c", "'tty; [ -t 0 ] && echo stdin-is-a-tty; exit 5'"]);
         try
         {
