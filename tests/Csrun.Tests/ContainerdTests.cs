@@ -13,6 +13,8 @@ public sealed class ContainerdFixture : IDisposable
 {
     public const string Image = "docker.io/library/csrun-busybox:test";
     private readonly Process _containerd;
+    // Where the shim puts its sockets and ctr its fifos, whatever the config says.
+    private readonly MadeHere _machine = new("/run/containerd/s", "/run/containerd/fifo", "/run/containerd");
 
     public string Dir { get; } = Path.Combine(Path.GetTempPath(), "csrun-ctd-" + Guid.NewGuid().ToString("N")[..8]);
     public string Socket => Path.Combine(Dir, "containerd.sock");
@@ -63,6 +65,7 @@ public sealed class ContainerdFixture : IDisposable
             _containerd.WaitForExit(10000);
             _containerd.Dispose();
             try { Directory.Delete(Dir, true); } catch (IOException) { }
+            _machine.Remove();
         }
     }
 }

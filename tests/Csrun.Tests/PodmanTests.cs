@@ -9,6 +9,8 @@ namespace Csrun.Tests;
 public sealed class PodmanFixture : IDisposable
 {
     public string Dir { get; } = Path.Combine(Path.GetTempPath(), "csrun-podman-" + Guid.NewGuid().ToString("N")[..8]);
+    // Podman as root keeps its image blob-info cache here, whatever --root says.
+    private readonly MadeHere _machine = new("/var/lib/containers/cache/blob-info-cache-v1.boltdb", "/var/lib/containers/cache", "/var/lib/containers");
     public string Image { get; }
 
     public PodmanFixture()
@@ -48,6 +50,7 @@ public sealed class PodmanFixture : IDisposable
         Podman("rmi", "-af");
         foreach (var m in Leaks.Mounts(Dir).OrderByDescending(m => m.Length)) Sandbox.Exec("umount", "-l", m);
         try { Directory.Delete(Dir, true); } catch (IOException) { }
+        _machine.Remove();
         // The cgroup parent podman made for its containers and conmon (empty once they are gone).
         foreach (string hierarchy in Directory.GetDirectories("/sys/fs/cgroup"))
         {

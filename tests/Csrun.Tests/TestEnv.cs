@@ -257,3 +257,29 @@ public static class Leaks
         Assert.True(mounts.Count == 0, "mounts left behind: " + string.Join(", ", mounts));
     }
 }
+
+/// <summary>
+/// Machine-wide paths a tool makes whatever its options say (containerd 1.6's shim sockets and ctr's fifos under
+/// /run/containerd, podman's blob-info cache under /var/lib/containers): those that did not exist when the
+/// fixture started are removed again at its end, a directory only once it is empty. List them deepest first.
+/// </summary>
+public sealed class MadeHere(params string[] paths)
+{
+    private readonly string[] _made = paths.Where(p => !Path.Exists(p)).ToArray();
+
+    public void Remove()
+    {
+        foreach (string p in _made)
+        {
+            try
+            {
+                if (File.Exists(p)) File.Delete(p);
+                else if (Directory.Exists(p)) Directory.Delete(p);
+            }
+            catch (IOException)
+            {
+                // Not empty: something else uses it now.
+            }
+        }
+    }
+}
