@@ -295,7 +295,7 @@ public static class Program
     /// one. How a file was last written or read decides how the page cache holds it, and so what mapping its
     /// pages at each start and unmapping them at each exit cost: a linker's small writes leave it in 4 kB
     /// folios, a cold read in 4 and 16 kB ones, a copy in 64 kB ones. From the former a csrun start took 5%
-    /// longer here, crun's (0.5 MB) the same, runc's 0-5% longer. Copies put every runtime in the same state.
+    /// longer here, crun's (0.5 MB) the same, runc's 1-5% longer. Copies put every runtime in the same state.
     /// </summary>
     private static string CopyExecutable(string path, string dir, string name)
     {
