@@ -172,6 +172,10 @@ CSR_HIDDEN int csr_finalize_rootfs(struct csr_ctx *c);   /* readonly, masked, ro
 
 CSR_HIDDEN int csr_setup_devices(struct csr_ctx *c);
 
+/* ---- network.c ---------------------------------------------------------------------------- */
+
+CSR_HIDDEN int csr_setup_network(struct csr_ctx *c);      /* loopback up in a network namespace of its own */
+
 /* ---- process.c ---------------------------------------------------------------------------- */
 
 CSR_HIDDEN int csr_set_uts_and_sysctls(struct csr_ctx *c);

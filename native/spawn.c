@@ -423,10 +423,10 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
 
     /* ---- phase 1: mounts ---- */
     /* Until the caller resumes us (once the container's cgroups exist), do what needs neither them nor
-     * a uid mapping: the UTS name, sysctls and the mounts before the first cgroup mount. */
+     * a uid mapping: the loopback, the UTS name, sysctls and the mounts before the first cgroup mount. */
     int early = !c->has_userns && c->has_mntns && !plan->exec_mode;
     if (early) {
-        if (csr_set_uts_and_sysctls(c) < 0 || csr_setup_rootfs(c, 1) < 0)
+        if (csr_setup_network(c) < 0 || csr_set_uts_and_sysctls(c) < 0 || csr_setup_rootfs(c, 1) < 0)
             csr_child_fail(c);
         child_open_cgroups_early(c);
     }
@@ -450,7 +450,7 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
         csr_err(&c->err, errno, "unshare cgroup namespace", NULL);
         csr_child_fail(c);
     }
-    if (!early && csr_set_uts_and_sysctls(c) < 0)
+    if (!early && (csr_setup_network(c) < 0 || csr_set_uts_and_sysctls(c) < 0))
         csr_child_fail(c);
     if (c->has_mntns && !plan->exec_mode) {
         if (csr_setup_rootfs(c, 0) < 0 || csr_setup_devices(c) < 0)

@@ -45,6 +45,24 @@ public class NamespaceAndMountTests
     }
 
     [Fact]
+    public void A_new_network_namespace_has_its_loopback_up()
+    {
+        // As runc and crun leave it: lo up with 127.0.0.1, so that a server and a client in the container can
+        // talk over it with no network configured. The client retries while the listener starts.
+        using var sb = new Sandbox();
+        var r = sb.RunContainer(sb.Bundle(null, "sh", "-c",
+            "nc -l -p 5000 > /tmp/got & l=$!; ok=0; " +
+            "for i in 1 2 3 4 5 6 7 8 9 10; do if echo hello-over-lo | nc -w 2 127.0.0.1 5000; then ok=1; break; fi; sleep 0.2; done; " +
+            "if [ $ok = 1 ]; then wait $l; else kill $l; fi; " +
+            "echo got=$(cat /tmp/got); cat /sys/class/net/lo/flags; ip -o -4 addr show lo"));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("got=hello-over-lo\n", r.Stdout);
+        // IFF_UP | IFF_LOOPBACK (the kernel adds IFF_RUNNING only in operstate, not in flags).
+        Assert.Contains("\n0x9\n", r.Stdout);
+        Assert.Contains("inet 127.0.0.1/8", r.Stdout);
+    }
+
+    [Fact]
     public void Each_container_gets_a_fresh_network_and_ipc_namespace_and_sysfs_shows_its_own()
     {
         // The runtime makes these two on a second thread ahead of the clone (PreparedNamespaces): two live
@@ -190,10 +208,11 @@ public class NamespaceAndMountTests
             {
                 s.Linux!.Namespaces!.RemoveAll(n => n.Type == "network");
                 s.Linux.Namespaces.Add(new LinuxNamespace { Type = "network", Path = $"/run/netns/{name}" });
-            }, "readlink", "/proc/self/ns/net");
+            }, "sh", "-c", "readlink /proc/self/ns/net; cat /sys/class/net/lo/flags");
             var r = sb.RunContainer(bundle);
             Assert.True(r.ExitCode == 0, r.ToString());
-            Assert.Equal($"net:[{inode}]", r.Stdout.Trim());
+            // Someone else's namespace stays as it is: `ip netns add` leaves its loopback down (IFF_LOOPBACK only).
+            Assert.Equal($"net:[{inode}]\n0x8", r.Stdout.Trim());
         }
         finally
         {
