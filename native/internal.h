@@ -146,6 +146,7 @@ struct csr_ctx {
     int fifo_fd;          /* O_PATH fd of the exec fifo, -1 when none */
     size_t state_len;     /* bytes of state JSON in plan->state_buf */
     char exe[PATH_MAX];   /* resolved argv[0] */
+    char home_env[5 + PATH_MAX]; /* "HOME=..." added to the env at exec, or "" */
     struct csr_error err; /* scratch for the current failure */
     const char *procstate; /* container process state for the seccomp listener, after the state */
     size_t procstate_len;

@@ -120,6 +120,86 @@ static const char *rlimit_name(int r)
 }
 
 /* Like Go's exec.LookPath check: a regular-ish file with an execute bit that we may execute. */
+/* One /etc/passwd line: when its uid field is uid, its home field into out ("/" if empty). */
+static int passwd_home(const char *line, uid_t uid, char *out, size_t cap)
+{
+    const char *field[7];
+    int k = 0;
+    field[k++] = line;
+    for (const char *q = line; *q && k < 7; q++)
+        if (*q == ':')
+            field[k++] = q + 1;
+    if (k < 6)
+        return 0;
+    unsigned long long v = 0;
+    const char *q = field[2];
+    if (*q == ':')
+        return 0;
+    for (; *q != ':'; q++) {
+        if (*q < '0' || *q > '9' || (v = v * 10 + (unsigned)(*q - '0')) > 0xffffffffull)
+            return 0;
+    }
+    if (v != uid)
+        return 0;
+    size_t len = k > 6 ? (size_t)(field[6] - 1 - field[5]) : strlen(field[5]);
+    if (len > 0 && len < cap) {
+        memcpy(out, field[5], len);
+        out[len] = '\0';
+    }
+    return 1;
+}
+
+/* HOME as runc and crun set it when the spec's env has none: the user's home in the container's /etc/passwd,
+ * else "/". Read after pivot_root and before any id, capability or filter change; the image decides what
+ * /etc/passwd is, so only a regular file is read (a fifo there must not hang us), line by line, and a line
+ * longer than the buffer is skipped. */
+static void home_from_passwd(struct csr_ctx *c)
+{
+    const struct csr_plan *p = c->plan;
+    for (const char *const *ev = p->envp; ev && *ev; ev++)
+        if (strncmp(*ev, "HOME=", 5) == 0 && (*ev)[5])
+            return;
+    char *home = c->home_env + 5;
+    size_t cap = sizeof c->home_env - 5;
+    memcpy(c->home_env, "HOME=/", 7);
+    int fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0)
+        return;
+    struct stat st;
+    char buf[4096], line[4096];
+    size_t len = 0;
+    int skip = 0, found = 0;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        for (;;) {
+            ssize_t n = read(fd, buf, sizeof buf);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0) {
+                line[len] = '\0';
+                if (!skip && len)
+                    passwd_home(line, p->uid, home, cap);
+                break;
+            }
+            for (ssize_t i = 0; i < n && !found; i++) {
+                if (buf[i] != '\n') {
+                    if (len < sizeof line - 1)
+                        line[len++] = buf[i];
+                    else
+                        skip = 1;
+                    continue;
+                }
+                line[len] = '\0';
+                found = !skip && passwd_home(line, p->uid, home, cap);
+                len = 0;
+                skip = 0;
+            }
+            if (found)
+                break;
+        }
+    }
+    close(fd);
+}
+
 static int check_executable(const char *path)
 {
     struct stat st;
@@ -266,6 +346,7 @@ int csr_setup_process(struct csr_ctx *c)
     const struct csr_plan *p = c->plan;
     struct csr_error *e = &c->err;
 
+    home_from_passwd(c);
     for (int i = 0; i < p->n_rlimits; i++) {
         struct rlimit rl = {.rlim_cur = p->rlimits[i].soft, .rlim_max = p->rlimits[i].hard};
         if (setrlimit(p->rlimits[i].resource, &rl) < 0) {
@@ -400,7 +481,22 @@ _Noreturn void csr_exec(struct csr_ctx *c)
     /* Last: from here the filter judges every syscall, and only execveat is left to make. */
     if (p->seccomp_len && p->no_new_privs && install_seccomp(c) < 0)
         csr_child_fail(c);
-    csr_exec_sealed(shim, c->exe, (char *const *)p->argv, (char *const *)(p->envp ? p->envp : empty));
+    const char *const *envp = p->envp ? p->envp : empty;
+    size_t n = 0;
+    while (envp[n])
+        n++;
+    /* The spec's env plus HOME (home_from_passwd), without an empty HOME= it may have had. */
+    const char *with_home[c->home_env[0] ? n + 2 : 1];
+    if (c->home_env[0]) {
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(envp[i], "HOME=") != 0)
+                with_home[k++] = envp[i];
+        with_home[k++] = c->home_env;
+        with_home[k] = NULL;
+        envp = with_home;
+    }
+    csr_exec_sealed(shim, c->exe, (char *const *)p->argv, (char *const *)envp);
     csr_err(&c->err, errno, "exec ", c->exe, NULL);
     csr_child_fail(c);
 }

@@ -56,6 +56,32 @@ public class ProcessTests
     }
 
     [Fact]
+    public void Process_gets_HOME_from_the_containers_passwd_when_the_spec_sets_none()
+    {
+        // As runc and crun: the user's home in the image's /etc/passwd, "/" for a uid it does not list, and a
+        // HOME the spec sets wins. Checked for a plain run and for exec, which takes the same path.
+        using var sb = new Sandbox();
+        string Home(Action<Spec>? edit)
+        {
+            var r = sb.RunContainer(sb.Bundle(edit, "sh", "-c", "env | grep -c '^HOME='; echo \"$HOME\""));
+            Assert.True(r.ExitCode == 0, r.ToString());
+            return r.Stdout.Trim();
+        }
+        Assert.Equal("1\n/root", Home(null));
+        Assert.Equal("1\n/home/user", Home(s => { s.Process!.User.Uid = 1000; s.Process.User.Gid = 1000; }));
+        Assert.Equal("1\n/", Home(s => { s.Process!.User.Uid = 4321; s.Process.User.Gid = 4321; }));
+        Assert.Equal("1\n/srv/data", Home(s => s.Process!.Env!.Add("HOME=/srv/data")));
+        // An empty HOME= counts as none, and is replaced rather than kept beside the new one.
+        Assert.Equal("1\n/root", Home(s => s.Process!.Env!.Add("HOME=")));
+
+        string id = sb.NewId("exec");
+        sb.RunDetached(sb.Bundle(null, "sleep", "300"), id);
+        var ex = sb.Csrun("exec", "--user", "1000:1000", id, "sh", "-c", "echo \"$HOME\"");
+        Assert.True(ex.ExitCode == 0, ex.ToString());
+        Assert.Equal("/home/user", ex.Stdout.Trim());
+    }
+
+    [Fact]
     public void Process_runs_with_uid_gid_and_additional_gids()
     {
         using var sb = new Sandbox();
