@@ -57,7 +57,7 @@
 extern "C" {
 #endif
 
-#define CSR_ABI_VERSION 5
+#define CSR_ABI_VERSION 6
 
 /* One namespace of the container. type is a CLONE_NEW* flag; path NULL means "create new", unless fd is
  * >= 0: a new namespace made ahead of time (csr_nsprep_fd) that the child joins instead of creating one. */
@@ -77,6 +77,8 @@ struct csr_mount {
     uint64_t flags;          /* MS_* flags (MS_RDONLY, MS_NOSUID, ...); MS_BIND (+MS_REC for rbind) for binds */
     uint64_t propagation;    /* MS_SHARED/MS_SLAVE/MS_PRIVATE/MS_UNBINDABLE, optionally | MS_REC; 0 = leave */
     uint64_t clear_flags;    /* flags named as clearing (rw, suid, dev, exec, ...): only matter for bind remounts */
+    uint64_t rec_attr_set;   /* MOUNT_ATTR_* set with mount_setattr(AT_RECURSIVE) once mounted (rro, rnosuid, ...) */
+    uint64_t rec_attr_clr;   /* MOUNT_ATTR_* cleared likewise (rrw, rsuid, ..., and the atime field) */
 };
 
 /* A device node to create under /dev (or bind from the host when mknod is not allowed). */

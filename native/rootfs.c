@@ -554,6 +554,26 @@ static int mount_cgroup_v1(struct csr_ctx *c, const struct csr_mount *m)
     return finish_mount(c, "cgroup", dest, 0, 0, 0, m->propagation);
 }
 
+/* OCI 1.1's recursive options (rro, rnosuid, ...): mount_setattr(2) with AT_RECURSIVE over the new mount and every
+ * mount below it, once it and its own remount are made, as runc applies them. */
+static int set_recursive_attrs(struct csr_ctx *c, const struct csr_mount *m)
+{
+    if (!m->rec_attr_set && !m->rec_attr_clr)
+        return 0;
+    int fd = csr_resolve_in_root(c->root_fd, m->destination, CSR_NO_CREATE, &c->err);
+    if (fd < 0)
+        return -1;
+    struct mount_attr attr = {.attr_set = m->rec_attr_set, .attr_clr = m->rec_attr_clr};
+    int r = mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr);
+    int err = errno;
+    close(fd);
+    if (r < 0) {
+        csr_err(&c->err, err, "set recursive mount attributes on ", m->destination, NULL);
+        return -1;
+    }
+    return 0;
+}
+
 static int mount_one(struct csr_ctx *c, const struct csr_mount *m)
 {
     const char *fstype = m->fstype;
@@ -626,7 +646,7 @@ int csr_setup_rootfs(struct csr_ctx *c, int before_cgroups)
         const struct csr_mount *m = &p->mounts[c->mounts_done];
         if (before_cgroups && is_cgroup_mount(m))
             break;
-        if (mount_one(c, m) < 0)
+        if (mount_one(c, m) < 0 || set_recursive_attrs(c, m) < 0)
             return -1;
     }
     return 0;

@@ -29,7 +29,7 @@ public static class RuntimeFeatures
             MountOptions = [.. MountOptions.Known.Order(StringComparer.Ordinal)],
             Linux = new FeaturesLinux
             {
-                Namespaces = ["cgroup", "ipc", "mount", "network", "pid", "uts"],
+                Namespaces = ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
                 Capabilities = [.. Csrun.Linux.Capabilities.Names],
                 Cgroup = new FeaturesCgroup { V1 = v1, V2 = v2, Systemd = false, SystemdUser = false, Rdma = false },
                 Seccomp = new FeaturesSeccomp

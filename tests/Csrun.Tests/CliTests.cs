@@ -71,7 +71,11 @@ public class CliTests
         Assert.Equal("1.1.0", doc.GetProperty("ociVersionMax").GetString());
         Assert.Equal(6, doc.GetProperty("hooks").GetArrayLength());
         Assert.Contains(doc.GetProperty("mountOptions").EnumerateArray(), e => e.GetString() == "rbind");
-        Assert.Contains(doc.GetProperty("linux").GetProperty("namespaces").EnumerateArray(), e => e.GetString() == "pid");
+        Assert.Contains(doc.GetProperty("mountOptions").EnumerateArray(), e => e.GetString() == "rro");
+        Assert.DoesNotContain(doc.GetProperty("mountOptions").EnumerateArray(), e => e.GetString() == "idmap");
+        // Every namespace csrun makes or joins, user namespaces included (not time).
+        Assert.Equal(["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
+            doc.GetProperty("linux").GetProperty("namespaces").EnumerateArray().Select(e => e.GetString()).ToArray());
         var cg = doc.GetProperty("linux").GetProperty("cgroup");
         Assert.Equal(Directory.Exists("/sys/fs/cgroup/memory") || Directory.Exists("/sys/fs/cgroup/pids"), cg.GetProperty("v1").GetBoolean());
     }

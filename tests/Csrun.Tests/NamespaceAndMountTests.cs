@@ -332,6 +332,37 @@ public class NamespaceAndMountTests
     }
 
     [Fact]
+    public void Recursive_mount_options_reach_the_mounts_below()
+    {
+        // OCI 1.1: "rro", "rnosuid", "rnoatime"... apply to a bind mount and every mount under its source, where
+        // "ro" leaves the submounts as they are. The host directory carries a tmpfs of its own.
+        using var sb = new Sandbox();
+        string host = Path.Combine(sb.Dir, "tree"), sub = Path.Combine(host, "sub");
+        Directory.CreateDirectory(sub);
+        Assert.Equal(0, Sandbox.Exec("mount", "-t", "tmpfs", "tmpfs", sub).ExitCode);
+        try
+        {
+            string bundle = sb.Bundle(s =>
+            {
+                s.Mounts!.Add(new Mount { Destination = "/rec", Type = "bind", Source = host, Options = ["rbind", "rro", "rnosuid", "rnoatime"] });
+                s.Mounts.Add(new Mount { Destination = "/top", Type = "bind", Source = host, Options = ["rbind", "ro"] });
+            }, "sh", "-c", "for f in /rec/sub/x /top/sub/y; do touch $f 2>/dev/null && echo $f writable || echo $f read-only; done; " +
+                          "grep -E ' /(rec|top)(/sub)? ' /proc/self/mountinfo | cut -d' ' -f5,6");
+            var r = sb.RunContainer(bundle);
+            Assert.True(r.ExitCode == 0, r.ToString());
+            Assert.Contains("/rec/sub/x read-only", r.Stdout);
+            Assert.Contains("/top/sub/y writable", r.Stdout);
+            Assert.Matches(@"/rec ro,nosuid,noatime\b", r.Stdout);
+            Assert.Matches(@"/rec/sub ro,nosuid,noatime\b", r.Stdout);
+            Assert.Matches(@"/top/sub rw,", r.Stdout);
+        }
+        finally
+        {
+            Sandbox.Exec("umount", "-l", sub);
+        }
+    }
+
+    [Fact]
     public void Mount_destination_symlink_cannot_escape_the_rootfs()
     {
         using var sb = new Sandbox();

@@ -26,8 +26,15 @@ public class UnitTests
         Assert.True(m.IsBind);
         Assert.Equal(MS_NOSUID, m.ClearFlags);
 
-        Assert.False(MountOptions.TryParse("bind", ["rro"], out _, out string? err));
-        Assert.Contains("rro", err);
+        // OCI 1.1's recursive options become mount_setattr attributes (linux/mount.h values), not mount flags; an
+        // access-time one also clears the whole atime field, as the kernel requires.
+        Assert.True(MountOptions.TryParse("bind", ["rbind", "rro", "rnosuid", "rdev", "rnoatime"], out m, out _));
+        Assert.Equal(MS_BIND | MS_REC, m.Flags);
+        Assert.Equal(0x1UL | 0x2 | 0x10, m.RecAttrSet);
+        Assert.Equal(0x4UL | 0x70, m.RecAttrClr);
+
+        Assert.False(MountOptions.TryParse("bind", ["ridmap"], out _, out string? err));
+        Assert.Contains("ridmap", err);
     }
 
     [Theory]

@@ -24,6 +24,8 @@ internal unsafe struct CsrMount
     public ulong Flags;
     public ulong Propagation;
     public ulong ClearFlags;
+    public ulong RecAttrSet;
+    public ulong RecAttrClr;
 }
 
 [StructLayout(LayoutKind.Sequential)]
@@ -187,7 +189,7 @@ internal struct CsrChild
 internal static unsafe partial class NativeMethods
 {
     private const string Lib = "csrun_native";
-    public const uint AbiVersion = 5;
+    public const uint AbiVersion = 6;
     public const int PhaseMounts = 1, PhaseFinish = 2, PhaseAll = 3;
 
     [LibraryImport(Lib, EntryPoint = "csr_shared_alloc")]

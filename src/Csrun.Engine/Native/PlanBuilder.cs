@@ -87,6 +87,8 @@ internal static unsafe class PlanBuilder
             cm->Flags = pm.Flags;
             cm->Propagation = pm.Propagation;
             cm->ClearFlags = pm.ClearFlags;
+            cm->RecAttrSet = pm.RecAttrSet;
+            cm->RecAttrClr = pm.RecAttrClr;
             if (m.Destination == "/dev" && pm.IsBind) devIsBind = true;
         }
 

@@ -3,8 +3,10 @@ using static Csrun.Linux.MountFlags;
 
 namespace Csrun.Engine.Specs;
 
-/// <summary>One parsed mount: flags, propagation and the leftover fs data, as runc interprets the options.</summary>
-public readonly record struct ParsedMount(ulong Flags, ulong ClearFlags, ulong Propagation, string? Data, bool IsBind);
+/// <summary>One parsed mount: flags, propagation, the recursive attributes (mount_setattr) and the leftover fs data,
+/// as runc interprets the options.</summary>
+public readonly record struct ParsedMount(ulong Flags, ulong ClearFlags, ulong Propagation, string? Data, bool IsBind,
+    ulong RecAttrSet = 0, ulong RecAttrClr = 0);
 
 /// <summary>The single place that turns OCI mount options into mount(2) arguments.</summary>
 public static class MountOptions
@@ -33,20 +35,34 @@ public static class MountOptions
         ["unbindable"] = MS_UNBINDABLE, ["runbindable"] = MS_UNBINDABLE | MS_REC,
     };
 
-    /// <summary>Options that need kernel features csrun does not implement yet; refused rather than passed as fs data.</summary>
-    private static readonly HashSet<string> Unsupported = new(StringComparer.Ordinal)
+    // OCI 1.1's recursive options: MOUNT_ATTR_* for mount_setattr(2) with AT_RECURSIVE, over the mount and every
+    // mount below it (a plain "ro" on an rbind leaves the submounts writable). Values from linux/mount.h.
+    private const ulong MOUNT_ATTR_RDONLY = 0x1, MOUNT_ATTR_NOSUID = 0x2, MOUNT_ATTR_NODEV = 0x4, MOUNT_ATTR_NOEXEC = 0x8,
+        MOUNT_ATTR__ATIME = 0x70, MOUNT_ATTR_RELATIME = 0x0, MOUNT_ATTR_NOATIME = 0x10, MOUNT_ATTR_STRICTATIME = 0x20,
+        MOUNT_ATTR_NODIRATIME = 0x80, MOUNT_ATTR_NOSYMFOLLOW = 0x200000;
+
+    private static readonly Dictionary<string, (bool Clear, ulong Attr)> RecursiveAttrs = new(StringComparer.Ordinal)
     {
-        "idmap", "ridmap", "rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec", "rnodiratime",
-        "rdiratime", "rrelatime", "rnorelatime", "rnoatime", "ratime", "rstrictatime", "rnostrictatime",
-        "rnosymfollow", "rsymfollow",
+        ["rro"] = (false, MOUNT_ATTR_RDONLY), ["rrw"] = (true, MOUNT_ATTR_RDONLY),
+        ["rnosuid"] = (false, MOUNT_ATTR_NOSUID), ["rsuid"] = (true, MOUNT_ATTR_NOSUID),
+        ["rnodev"] = (false, MOUNT_ATTR_NODEV), ["rdev"] = (true, MOUNT_ATTR_NODEV),
+        ["rnoexec"] = (false, MOUNT_ATTR_NOEXEC), ["rexec"] = (true, MOUNT_ATTR_NOEXEC),
+        ["rnodiratime"] = (false, MOUNT_ATTR_NODIRATIME), ["rdiratime"] = (true, MOUNT_ATTR_NODIRATIME),
+        ["rrelatime"] = (false, MOUNT_ATTR_RELATIME), ["rnorelatime"] = (true, MOUNT_ATTR_RELATIME),
+        ["rnoatime"] = (false, MOUNT_ATTR_NOATIME), ["ratime"] = (true, MOUNT_ATTR_NOATIME),
+        ["rstrictatime"] = (false, MOUNT_ATTR_STRICTATIME), ["rnostrictatime"] = (true, MOUNT_ATTR_STRICTATIME),
+        ["rnosymfollow"] = (false, MOUNT_ATTR_NOSYMFOLLOW), ["rsymfollow"] = (true, MOUNT_ATTR_NOSYMFOLLOW),
     };
 
-    public static IEnumerable<string> Known => Flags.Keys.Concat(Propagations.Keys);
+    /// <summary>Options that need kernel features csrun does not implement yet; refused rather than passed as fs data.</summary>
+    private static readonly HashSet<string> Unsupported = new(StringComparer.Ordinal) { "idmap", "ridmap" };
+
+    public static IEnumerable<string> Known => Flags.Keys.Concat(Propagations.Keys).Concat(RecursiveAttrs.Keys);
 
     /// <summary>Parses options; <paramref name="error"/> names the offending option when it returns false.</summary>
     public static bool TryParse(string? type, IReadOnlyList<string>? options, out ParsedMount parsed, out string? error)
     {
-        ulong flags = 0, clear = 0, propagation = 0;
+        ulong flags = 0, clear = 0, propagation = 0, recSet = 0, recClr = 0;
         List<string>? data = null;
         error = null;
         if (options is not null)
@@ -62,6 +78,16 @@ public static class MountOptions
                 {
                     propagation = p;
                 }
+                else if (RecursiveAttrs.TryGetValue(o, out var ra))
+                {
+                    // As runc: an access-time setting must also clear the whole atime field (mount_setattr(2)).
+                    if (ra.Clear) recClr |= ra.Attr;
+                    else
+                    {
+                        recSet |= ra.Attr;
+                        if ((ra.Attr & MOUNT_ATTR__ATIME) == ra.Attr) recClr |= MOUNT_ATTR__ATIME;
+                    }
+                }
                 else if (Unsupported.Contains(o))
                 {
                     parsed = default;
@@ -76,7 +102,7 @@ public static class MountOptions
         }
         bool bind = type == "bind" || (flags & MS_BIND) != 0;
         if (bind) flags |= MS_BIND;
-        parsed = new ParsedMount(flags, clear, propagation, data is null ? null : string.Join(',', data), bind);
+        parsed = new ParsedMount(flags, clear, propagation, data is null ? null : string.Join(',', data), bind, recSet, recClr);
         return true;
     }
 
