@@ -79,6 +79,8 @@ struct csr_mount {
     uint64_t clear_flags;    /* flags named as clearing (rw, suid, dev, exec, ...): only matter for bind remounts */
     uint64_t rec_attr_set;   /* MOUNT_ATTR_* set with mount_setattr(AT_RECURSIVE) once mounted (rro, rnosuid, ...) */
     uint64_t rec_attr_clr;   /* MOUNT_ATTR_* cleared likewise (rrw, rsuid, ..., and the atime field) */
+    uint32_t copy_up;        /* tmpcopyup: the tmpfs starts with a copy of what the destination held */
+    uint32_t pad;
 };
 
 /* A device node to create under /dev (or bind from the host when mknod is not allowed). */

@@ -173,6 +173,10 @@ CSR_HIDDEN int csr_finalize_rootfs(struct csr_ctx *c);   /* readonly, masked, ro
 
 CSR_HIDDEN int csr_setup_devices(struct csr_ctx *c);
 
+/* ---- copyup.c ----------------------------------------------------------------------------- */
+
+CSR_HIDDEN int csr_copy_tree(int src_dir, int dst_dir, struct csr_error *e); /* tmpcopyup's copy */
+
 /* ---- network.c ---------------------------------------------------------------------------- */
 
 CSR_HIDDEN int csr_setup_network(struct csr_ctx *c);      /* loopback up in a network namespace of its own */

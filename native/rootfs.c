@@ -375,7 +375,6 @@ static int bind_mount(struct csr_ctx *c, const char *src, const char *dest, uint
     return finish_mount(c, src, dest, 1, flags, clear_flags, propagation);
 }
 
-/* Mounts fstype on the O_PATH fd (closed here) through its /proc/self/fd link; dest names it in errors. */
 /* mount(2) on target, a path the caller has made safe to use; dest names it in errors. */
 static int mount_at(struct csr_ctx *c, const char *target, const char *source, const char *dest, const char *fstype,
                     unsigned long flags, const char *data)
@@ -388,6 +387,7 @@ static int mount_at(struct csr_ctx *c, const char *target, const char *source, c
     return -1;
 }
 
+/* Mounts fstype on the O_PATH fd (closed here) through its /proc/self/fd link; dest names it in errors. */
 static int mount_on_fd(struct csr_ctx *c, int fd, const char *source, const char *dest, const char *fstype,
                        unsigned long flags, const char *data)
 {
@@ -554,6 +554,40 @@ static int mount_cgroup_v1(struct csr_ctx *c, const struct csr_mount *m)
     return finish_mount(c, "cgroup", dest, 0, 0, 0, m->propagation);
 }
 
+/* tmpcopyup (runc's, which podman asks for on --read-only's tmpfs mounts): the destination's directory is opened
+ * before the tmpfs covers it, its content copied into the new mount (copyup.c), and the mount made read-only only
+ * after that if the spec says so. */
+static int tmpfs_copy_up(struct csr_ctx *c, const struct csr_mount *m, const char *source, unsigned long flags)
+{
+    struct csr_error *e = &c->err;
+    char pfd[32];
+    int below = csr_resolve_in_root(c->root_fd, m->destination, CSR_CREATE_DIR, e);
+    if (below < 0)
+        return -1;
+    int src = open(csr_procfd(pfd, below), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (src < 0) {
+        csr_err(e, errno, "open ", m->destination, " to copy up", NULL);
+        close(below);
+        return -1;
+    }
+    int r = mount_on_fd(c, below, source, m->destination, m->fstype, flags & ~(unsigned long)MS_RDONLY, m->data);
+    int top = r < 0 ? -1 : csr_resolve_in_root(c->root_fd, m->destination, CSR_NO_CREATE, e);
+    int dst = top < 0 ? -1 : open(csr_procfd(pfd, top), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (top >= 0 && dst < 0)
+        csr_err(e, errno, "open ", m->destination, " to copy up", NULL);
+    r = dst < 0 ? -1 : csr_copy_tree(src, dst, e);
+    if (r == 0 && (flags & MS_RDONLY) && mount(NULL, pfd, NULL, MS_REMOUNT | flags, m->data) < 0) {
+        csr_err(e, errno, "remount ", m->fstype, " on ", m->destination, " read-only", NULL);
+        r = -1;
+    }
+    if (dst >= 0)
+        close(dst);
+    if (top >= 0)
+        close(top);
+    close(src);
+    return r;
+}
+
 /* OCI 1.1's recursive options (rro, rnosuid, ...): mount_setattr(2) with AT_RECURSIVE over the new mount and every
  * mount below it, once it and its own remount are made, as runc applies them. */
 static int set_recursive_attrs(struct csr_ctx *c, const struct csr_mount *m)
@@ -594,6 +628,12 @@ static int mount_one(struct csr_ctx *c, const struct csr_mount *m)
     }
 
     const char *source = m->source && m->source[0] ? m->source : fstype;
+    if (m->copy_up) { /* tmpfs only (SpecValidator) */
+        unsigned long flags = (unsigned long)(m->flags & ~(uint64_t)(CSR_MS_PROPAGATION | MS_BIND));
+        if (tmpfs_copy_up(c, m, source, flags) < 0)
+            return -1;
+        return finish_mount(c, fstype, m->destination, 0, 0, 0, m->propagation);
+    }
     if (fs_mount(c, source, m->destination, fstype, (unsigned long)m->flags, m->data) < 0) {
         int err = errno;
         /* Without a new network namespace the kernel refuses a fresh sysfs; cgroup2 can be refused

@@ -363,6 +363,35 @@ public class NamespaceAndMountTests
     }
 
     [Fact]
+    public void Tmpfs_with_tmpcopyup_starts_with_what_the_image_held_there()
+    {
+        // runc's extension, which podman puts on --read-only's tmpfs mounts: files, a directory of another owner, a
+        // symlink (copied as one, not followed) and a fifo come along with owners and modes; "ro" holds after the
+        // copy; a tmpfs without the option starts empty.
+        using var sb = new Sandbox();
+        string bundle = sb.Bundle(s =>
+        {
+            s.Mounts!.Add(new Mount { Destination = "/data", Type = "tmpfs", Source = "tmpfs", Options = ["tmpcopyup", "ro", "nosuid", "size=1m"] });
+            s.Mounts.Add(new Mount { Destination = "/plain", Type = "tmpfs", Source = "tmpfs", Options = ["nosuid"] });
+        }, "sh", "-c", "cat /data/f /data/sub/g; stat -c '%n %a %u' /data/f /data/sub; readlink /data/l; " +
+                      "[ -p /data/fifo ] && echo fifo; touch /data/new 2>/dev/null || echo read-only; " +
+                      "grep ' /data ' /proc/self/mountinfo | cut -d' ' -f9; ls -A /plain | wc -l");
+        string rootfs = Path.Combine(bundle, "rootfs");
+        Directory.CreateDirectory(Path.Combine(rootfs, "data", "sub"));
+        Directory.CreateDirectory(Path.Combine(rootfs, "plain"));
+        File.WriteAllText(Path.Combine(rootfs, "data", "f"), "hello\n");
+        File.WriteAllText(Path.Combine(rootfs, "data", "sub", "g"), "world\n");
+        File.WriteAllText(Path.Combine(rootfs, "plain", "hidden"), "x");
+        File.SetUnixFileMode(Path.Combine(rootfs, "data", "f"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead);
+        File.CreateSymbolicLink(Path.Combine(rootfs, "data", "l"), "/etc/passwd");
+        Assert.Equal(0, Sandbox.Exec("chown", "1000:1000", Path.Combine(rootfs, "data", "sub")).ExitCode);
+        Assert.Equal(0, Sandbox.Exec("mkfifo", Path.Combine(rootfs, "data", "fifo")).ExitCode);
+        var r = sb.RunContainer(bundle);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal("hello\nworld\n/data/f 640 0\n/data/sub 755 1000\n/etc/passwd\nfifo\nread-only\ntmpfs\n0", r.Stdout.Trim());
+    }
+
+    [Fact]
     public void Mount_destination_symlink_cannot_escape_the_rootfs()
     {
         using var sb = new Sandbox();

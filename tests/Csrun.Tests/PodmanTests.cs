@@ -104,6 +104,16 @@ public class PodmanTests(PodmanFixture pm) : IClassFixture<PodmanFixture>
     }
 
     [Fact]
+    public void Podman_run_read_only_gets_writable_tmpfs_copied_up()
+    {
+        // --read-only: podman asks for tmpfs mounts with runc's tmpcopyup on /run, /tmp and /var/tmp.
+        var r = pm.Podman(["run", "--rm", "--read-only", .. PodmanFixture.Limits, pm.Image, "sh", "-c",
+            "touch /etc/x 2>/dev/null || echo root-read-only; touch /tmp/x && echo tmp-writable; grep ' /tmp ' /proc/self/mountinfo | cut -d' ' -f9"]);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal("root-read-only\ntmp-writable\ntmpfs", r.Stdout.Trim());
+    }
+
+    [Fact]
     public void Podman_run_it_gets_a_tty_through_conmons_console_socket()
     {
         // script(1) gives podman a terminal; conmon receives the pty master from csrun over its console socket.

@@ -35,6 +35,13 @@ public class UnitTests
 
         Assert.False(MountOptions.TryParse("bind", ["ridmap"], out _, out string? err));
         Assert.Contains("ridmap", err);
+
+        // tmpcopyup is runc's extension, never fs data, and only for tmpfs.
+        Assert.True(MountOptions.TryParse("tmpfs", ["tmpcopyup", "size=1m"], out m, out _));
+        Assert.True(m.CopyUp);
+        Assert.Equal("size=1m", m.Data);
+        Assert.False(MountOptions.TryParse("bind", ["rbind", "tmpcopyup"], out _, out err));
+        Assert.Contains("tmpcopyup", err);
     }
 
     [Theory]

@@ -26,6 +26,8 @@ internal unsafe struct CsrMount
     public ulong ClearFlags;
     public ulong RecAttrSet;
     public ulong RecAttrClr;
+    public uint CopyUp;
+    public uint Pad;
 }
 
 [StructLayout(LayoutKind.Sequential)]

@@ -89,6 +89,7 @@ internal static unsafe class PlanBuilder
             cm->ClearFlags = pm.ClearFlags;
             cm->RecAttrSet = pm.RecAttrSet;
             cm->RecAttrClr = pm.RecAttrClr;
+            cm->CopyUp = pm.CopyUp ? 1u : 0u;
             if (m.Destination == "/dev" && pm.IsBind) devIsBind = true;
         }
 

@@ -6,7 +6,7 @@ namespace Csrun.Engine.Specs;
 /// <summary>One parsed mount: flags, propagation, the recursive attributes (mount_setattr) and the leftover fs data,
 /// as runc interprets the options.</summary>
 public readonly record struct ParsedMount(ulong Flags, ulong ClearFlags, ulong Propagation, string? Data, bool IsBind,
-    ulong RecAttrSet = 0, ulong RecAttrClr = 0);
+    ulong RecAttrSet = 0, ulong RecAttrClr = 0, bool CopyUp = false);
 
 /// <summary>The single place that turns OCI mount options into mount(2) arguments.</summary>
 public static class MountOptions
@@ -57,12 +57,16 @@ public static class MountOptions
     /// <summary>Options that need kernel features csrun does not implement yet; refused rather than passed as fs data.</summary>
     private static readonly HashSet<string> Unsupported = new(StringComparer.Ordinal) { "idmap", "ridmap" };
 
-    public static IEnumerable<string> Known => Flags.Keys.Concat(Propagations.Keys).Concat(RecursiveAttrs.Keys);
+    // runc's extension: a tmpfs that starts with a copy of what its destination held in the image.
+    private const string TmpCopyUp = "tmpcopyup";
+
+    public static IEnumerable<string> Known => Flags.Keys.Concat(Propagations.Keys).Concat(RecursiveAttrs.Keys).Append(TmpCopyUp);
 
     /// <summary>Parses options; <paramref name="error"/> names the offending option when it returns false.</summary>
     public static bool TryParse(string? type, IReadOnlyList<string>? options, out ParsedMount parsed, out string? error)
     {
         ulong flags = 0, clear = 0, propagation = 0, recSet = 0, recClr = 0;
+        bool copyUp = false;
         List<string>? data = null;
         error = null;
         if (options is not null)
@@ -88,6 +92,10 @@ public static class MountOptions
                         if ((ra.Attr & MOUNT_ATTR__ATIME) == ra.Attr) recClr |= MOUNT_ATTR__ATIME;
                     }
                 }
+                else if (o == TmpCopyUp)
+                {
+                    copyUp = true;
+                }
                 else if (Unsupported.Contains(o))
                 {
                     parsed = default;
@@ -102,7 +110,13 @@ public static class MountOptions
         }
         bool bind = type == "bind" || (flags & MS_BIND) != 0;
         if (bind) flags |= MS_BIND;
-        parsed = new ParsedMount(flags, clear, propagation, data is null ? null : string.Join(',', data), bind, recSet, recClr);
+        if (copyUp && (bind || type != "tmpfs"))
+        {
+            parsed = default;
+            error = "mount option \"tmpcopyup\" is only for tmpfs";
+            return false;
+        }
+        parsed = new ParsedMount(flags, clear, propagation, data is null ? null : string.Join(',', data), bind, recSet, recClr, copyUp);
         return true;
     }
 
