@@ -36,6 +36,11 @@ public class UnitTests
         Assert.False(MountOptions.TryParse("bind", ["ridmap"], out _, out string? err));
         Assert.Contains("ridmap", err);
 
+        // acl/noacl are MS_POSIXACL as runc reads them, not fs data.
+        Assert.True(MountOptions.TryParse("tmpfs", ["acl"], out m, out _));
+        Assert.Equal(1UL << 16, m.Flags);
+        Assert.Null(m.Data);
+
         // tmpcopyup is runc's extension, never fs data, and only for tmpfs.
         Assert.True(MountOptions.TryParse("tmpfs", ["tmpcopyup", "size=1m"], out m, out _));
         Assert.True(m.CopyUp);
