@@ -50,6 +50,22 @@ public sealed partial class ContainerRuntime
         return cgroup.GetStats();
     }
 
+    /// <summary>The OOM kills its cgroup has counted, running or stopped (the cgroup stays until delete); null when
+    /// the container or its cgroup is gone.</summary>
+    public ulong? OomKills(string id)
+    {
+        try
+        {
+            using var dir = _store.Open(id, exclusive: false);
+            using var cgroup = CgroupOf(dir.Record);
+            return cgroup?.GetStats().OomKills;
+        }
+        catch (Exception e) when (e is ContainerException or CgroupException or IOException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>`update`: writes the given resources (only the fields that are set) to the live cgroup.</summary>
     public void Update(string id, LinuxResources resources)
     {

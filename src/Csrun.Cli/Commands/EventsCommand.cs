@@ -36,6 +36,8 @@ internal static class EventsCommand
                 Console.Out.Flush();
                 Thread.Sleep(every);
             }
+            // Stopped: a kill in the last interval (often what stopped it) is still counted in its cgroup.
+            if (oomKills is ulong last && rt.OomKills(cid) is ulong final && final > last) Console.Out.WriteLine(OomEvent(cid));
             return 0;
         }));
         return c;
