@@ -7,6 +7,7 @@
  */
 #include "internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -15,14 +16,6 @@
 #include <unistd.h>
 
 #define COPY_MAX_DEPTH 32
-
-struct dirent64 {
-    uint64_t d_ino;
-    int64_t d_off;
-    unsigned short d_reclen;
-    unsigned char d_type;
-    char d_name[];
-};
 
 static int fail(struct csr_error *e, const char *what, const char *name)
 {

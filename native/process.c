@@ -119,7 +119,6 @@ static const char *rlimit_name(int r)
     return "unknown resource";
 }
 
-/* Like Go's exec.LookPath check: a regular-ish file with an execute bit that we may execute. */
 /* One /etc/passwd line: when its uid field is uid, its home field into out ("/" if empty). */
 static int passwd_home(const char *line, uid_t uid, char *out, size_t cap)
 {
@@ -151,55 +150,30 @@ static int passwd_home(const char *line, uid_t uid, char *out, size_t cap)
 
 /* HOME as runc and crun set it when the spec's env has none: the user's home in the container's /etc/passwd,
  * else "/". Read after pivot_root and before any id, capability or filter change; the image decides what
- * /etc/passwd is, so only a regular file is read (a fifo there must not hang us), line by line, and a line
- * longer than the buffer is skipped. */
+ * /etc/passwd is, so only a regular file is read (a fifo there must not hang us), and an over-long line is
+ * skipped. */
 static void home_from_passwd(struct csr_ctx *c)
 {
     const struct csr_plan *p = c->plan;
     for (const char *const *ev = p->envp; ev && *ev; ev++)
         if (strncmp(*ev, "HOME=", 5) == 0 && (*ev)[5])
             return;
-    char *home = c->home_env + 5;
-    size_t cap = sizeof c->home_env - 5;
     memcpy(c->home_env, "HOME=/", 7);
-    int fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0)
+    struct csr_lines l;
+    if (csr_lines_open(&l, "/etc/passwd") < 0)
         return;
     struct stat st;
-    char buf[4096], line[4096];
-    size_t len = 0;
-    int skip = 0, found = 0;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-        for (;;) {
-            ssize_t n = read(fd, buf, sizeof buf);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0) {
-                line[len] = '\0';
-                if (!skip && len)
-                    passwd_home(line, p->uid, home, cap);
+    if (fstat(l.fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        char *line;
+        int truncated;
+        while ((line = csr_lines_next(&l, &truncated)) != NULL)
+            if (!truncated && passwd_home(line, p->uid, c->home_env + 5, sizeof c->home_env - 5))
                 break;
-            }
-            for (ssize_t i = 0; i < n && !found; i++) {
-                if (buf[i] != '\n') {
-                    if (len < sizeof line - 1)
-                        line[len++] = buf[i];
-                    else
-                        skip = 1;
-                    continue;
-                }
-                line[len] = '\0';
-                found = !skip && passwd_home(line, p->uid, home, cap);
-                len = 0;
-                skip = 0;
-            }
-            if (found)
-                break;
-        }
     }
-    close(fd);
+    csr_lines_close(&l);
 }
 
+/* Like Go's exec.LookPath check: a regular-ish file with an execute bit that we may execute. */
 static int check_executable(const char *path)
 {
     struct stat st;

@@ -557,9 +557,10 @@ static int mount_cgroup_v1(struct csr_ctx *c, const struct csr_mount *m)
 /* tmpcopyup (runc's, which podman asks for on --read-only's tmpfs mounts): the destination's directory is opened
  * before the tmpfs covers it, its content copied into the new mount (copyup.c), and the mount made read-only only
  * after that if the spec says so. */
-static int tmpfs_copy_up(struct csr_ctx *c, const struct csr_mount *m, const char *source, unsigned long flags)
+static int tmpfs_copy_up(struct csr_ctx *c, const struct csr_mount *m, const char *source)
 {
     struct csr_error *e = &c->err;
+    unsigned long flags = (unsigned long)(m->flags & ~(uint64_t)(CSR_MS_PROPAGATION | MS_BIND));
     char pfd[32];
     int below = csr_resolve_in_root(c->root_fd, m->destination, CSR_CREATE_DIR, e);
     if (below < 0)
@@ -629,8 +630,7 @@ static int mount_one(struct csr_ctx *c, const struct csr_mount *m)
 
     const char *source = m->source && m->source[0] ? m->source : fstype;
     if (m->copy_up) { /* tmpfs only (SpecValidator) */
-        unsigned long flags = (unsigned long)(m->flags & ~(uint64_t)(CSR_MS_PROPAGATION | MS_BIND));
-        if (tmpfs_copy_up(c, m, source, flags) < 0)
+        if (tmpfs_copy_up(c, m, source) < 0)
             return -1;
         return finish_mount(c, fstype, m->destination, 0, 0, 0, m->propagation);
     }

@@ -217,7 +217,8 @@ int csr_lines_open(struct csr_lines *l, const char *path)
 {
     l->start = l->end = 0;
     l->skip = 0;
-    l->fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK, O_NOCTTY: a fifo or a terminal where a file is expected must not hang or adopt us. */
+    l->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     return l->fd < 0 ? -1 : 0;
 }
 

@@ -301,8 +301,7 @@ public static class Program
     {
         Directory.CreateDirectory(dir);
         string copy = Path.Combine(dir, name);
-        File.Copy(path, copy);
-        File.SetUnixFileMode(copy, File.GetUnixFileMode(path));
+        File.Copy(path, copy); // keeps the mode on Unix
         return copy;
     }
 

@@ -75,7 +75,7 @@ public class CliTests
         Assert.DoesNotContain(doc.GetProperty("mountOptions").EnumerateArray(), e => e.GetString() == "idmap");
         // Every namespace csrun makes or joins, user namespaces included (not time).
         Assert.Equal(["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
-            doc.GetProperty("linux").GetProperty("namespaces").EnumerateArray().Select(e => e.GetString()).ToArray());
+            doc.GetProperty("linux").GetProperty("namespaces").EnumerateArray().Select(e => e.GetString()!).ToArray());
         var cg = doc.GetProperty("linux").GetProperty("cgroup");
         Assert.Equal(Directory.Exists("/sys/fs/cgroup/memory") || Directory.Exists("/sys/fs/cgroup/pids"), cg.GetProperty("v1").GetBoolean());
     }

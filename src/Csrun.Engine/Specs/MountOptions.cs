@@ -14,7 +14,8 @@ public static class MountOptions
     // (name, clear?, flag): "ro" sets MS_RDONLY, "rw" clears it, and so on, as mount(8) and runc read them.
     private static readonly Dictionary<string, (bool Clear, ulong Flag)> Flags = new(StringComparer.Ordinal)
     {
-        ["acl"] = (false, MS_POSIXACL), ["noacl"] = (true, MS_POSIXACL), ["async"] = (true, MS_SYNCHRONOUS), ["atime"] = (true, MS_NOATIME), ["bind"] = (false, MS_BIND),
+        ["acl"] = (false, MS_POSIXACL), ["noacl"] = (true, MS_POSIXACL),
+        ["async"] = (true, MS_SYNCHRONOUS), ["atime"] = (true, MS_NOATIME), ["bind"] = (false, MS_BIND),
         ["defaults"] = (false, 0), ["dev"] = (true, MS_NODEV), ["diratime"] = (true, MS_NODIRATIME),
         ["dirsync"] = (false, MS_DIRSYNC), ["exec"] = (true, MS_NOEXEC), ["iversion"] = (false, MS_I_VERSION),
         ["lazytime"] = (false, MS_LAZYTIME), ["loud"] = (true, MS_SILENT), ["mand"] = (false, MS_MANDLOCK),
@@ -36,10 +37,7 @@ public static class MountOptions
     };
 
     // OCI 1.1's recursive options: MOUNT_ATTR_* for mount_setattr(2) with AT_RECURSIVE, over the mount and every
-    // mount below it (a plain "ro" on an rbind leaves the submounts writable). Values from linux/mount.h.
-    private const ulong MOUNT_ATTR_RDONLY = 0x1, MOUNT_ATTR_NOSUID = 0x2, MOUNT_ATTR_NODEV = 0x4, MOUNT_ATTR_NOEXEC = 0x8,
-        MOUNT_ATTR__ATIME = 0x70, MOUNT_ATTR_RELATIME = 0x0, MOUNT_ATTR_NOATIME = 0x10, MOUNT_ATTR_STRICTATIME = 0x20,
-        MOUNT_ATTR_NODIRATIME = 0x80, MOUNT_ATTR_NOSYMFOLLOW = 0x200000;
+    // mount below it (a plain "ro" on an rbind leaves the submounts writable).
 
     private static readonly Dictionary<string, (bool Clear, ulong Attr)> RecursiveAttrs = new(StringComparer.Ordinal)
     {
