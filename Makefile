@@ -15,9 +15,10 @@ export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 export DOTNET_SKIP_FIRST_TIME_EXPERIENCE := 1
 
-# Debian packages: the C toolchain and linker for NativeAOT, libseccomp, busybox for test root
-# filesystems, and the peers the tests and benchmarks compare with.
-APT_PACKAGES := gcc make clang libc6-dev zlib1g-dev libseccomp-dev busybox-static runc crun criu containerd podman conmon containernetworking-plugins iproute2 util-linux procps time \
+# Debian packages: the C toolchain and linker for NativeAOT, libseccomp and OpenSSL (linked into the static
+# csrun; cmake builds .NET's crypto shim for it), busybox for test root filesystems, and the peers the tests
+# and benchmarks compare with.
+APT_PACKAGES := gcc make clang libc6-dev zlib1g-dev libseccomp-dev libssl-dev cmake busybox-static runc crun criu containerd podman conmon containernetworking-plugins iproute2 util-linux procps time \
 	docker-registry apache2-utils skopeo umoci debootstrap zstd strace
 
 NATIVE_SRC := $(wildcard native/*.c) $(wildcard native/*.h)
@@ -54,9 +55,9 @@ $(NATIVE_OUT)/libcsrun_native.a: $(NATIVE_SRC) $(NATIVE_OUT)/csrun-exec native/s
 	@rm -f $@ && ar rcs $@ $(NATIVE_OUT)/obj/*.o
 
 # The shared library (csrund) leaves out what only the csrun executable wants: its start-up constructor
-# (nsprep_early.c) and its lazy libm (libm_lazy.c).
+# (nsprep_early.c).
 $(NATIVE_OUT)/libcsrun_native.so: $(NATIVE_OUT)/libcsrun_native.a
-	@gcc -shared -o $@ $$(ls $(NATIVE_OUT)/obj/*.o | grep -Ev '/(nsprep_early|libm_lazy)\.o$$')
+	@gcc -shared -o $@ $$(ls $(NATIVE_OUT)/obj/*.o | grep -Ev '/nsprep_early\.o$$')
 
 csrun: $(CSRUN)
 $(CSRUN): $(NATIVE_OUT)/libcsrun_native.a $(CS_SRC) src/Csrun.Cli/startup.order src/Csrun.Cli/Startup.props

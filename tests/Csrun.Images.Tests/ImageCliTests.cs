@@ -84,6 +84,26 @@ public sealed class ImageCliTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task PullsOverTlsFromAMirror()
+    {
+        // The executable is static with OpenSSL linked in (a libssl loaded into it with dlopen crashed on a
+        // pull like this): layers come over TLS, several at once, from a mirror given as an https URL.
+        await using var tls = await RegistryServer.StartAsync(tls: true);
+        using (var p = new RegistryPusher(tls.BaseUri, handler: tls.NewHandler()))
+            await p.PushLayoutAsync(TestImages.Layout("layered"), "apps/layered", "1.0");
+        string store = Path.Combine(_dir, "store-tls"), conf = Path.Combine(_dir, "registries-tls.json");
+        File.WriteAllText(conf, $"{{\"registries\":{{\"registry.invalid\":{{\"mirrors\":[\"{tls.BaseUri}\"]}}}}}}");
+
+        var r = Run("image", "--image-root", store, "pull", "--registries-conf", conf, "registry.invalid/apps/layered:1.0");
+        Assert.True(r.Code == 0, r.Err);
+        Assert.StartsWith("registry.invalid/apps/layered:1.0 sha256:", r.Out);
+        r = Run("--root", Path.Combine(_dir, "state"), "run", "--image-root", store, "--rm", "--name", "cli-pulled", "--pull", "never",
+            "--image", "registry.invalid/apps/layered:1.0", "cat /srv/www/index.html");
+        Assert.True(r.Code == 0, r.Err);
+        Assert.Equal("<h1>hello</h1>\n", r.Out);
+    }
+
+    [Fact]
     public void PullShowsPerLayerProgressOnATerminal()
     {
         // script(1) gives csrun a pseudo-terminal as stdout.

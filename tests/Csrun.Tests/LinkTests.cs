@@ -1,83 +1,37 @@
 namespace Csrun.Tests;
 
 /// <summary>How the csrun executable is linked and built to start: what each start has to load and read
-/// (native/libm_lazy.c, Startup.props).</summary>
+/// (Startup.props).</summary>
 public class LinkTests
 {
-    private static string NativeArchive
-    {
-        get
-        {
-            string p = Path.Combine(TestEnv.Repo, "out/native/libcsrun_native.a");
-            Assert.True(File.Exists(p), $"native helper archive not found at {p}: run `make native`");
-            return p;
-        }
-    }
-
     [Fact]
-    public void Csrun_executable_needs_libc_but_not_libm()
+    public void Csrun_executable_is_static()
     {
-        var r = Sandbox.Exec("readelf", "-d", TestEnv.CsrunBinary);
+        var r = Sandbox.Exec("readelf", "-lW", TestEnv.CsrunBinary);
         Assert.True(r.ExitCode == 0, $"readelf (binutils) failed: {r}");
-        var needed = r.Stdout.Split('\n').Where(l => l.Contains("(NEEDED)")).ToList();
-        Assert.Contains(needed, l => l.Contains("[libc.so.6]"));
-        Assert.DoesNotContain(needed, l => l.Contains("libm.so"));
+        Assert.Contains("LOAD", r.Stdout);
+        Assert.DoesNotContain("INTERP", r.Stdout); // no ld.so to run first
+        r = Sandbox.Exec("readelf", "-d", TestEnv.CsrunBinary);
+        Assert.Contains("There is no dynamic section in this file", r.Stdout); // hence no DT_NEEDED
     }
 
     [Fact]
-    public void Lazy_libm_loads_libm_on_the_first_call_and_computes_as_libm()
+    public void A_start_with_a_seccomp_profile_opens_no_shared_library()
     {
-        string dir = Path.Combine(Path.GetTempPath(), "csrun-libm-" + Guid.NewGuid().ToString("N")[..8]);
-        Directory.CreateDirectory(dir);
-        try
+        // libseccomp is linked in: a library loaded with dlopen into a static executable would bring a second
+        // libc with it.
+        using var sb = new Sandbox();
+        string bundle = sb.Bundle(s => s.Linux!.Seccomp = new Csrun.Oci.LinuxSeccomp
         {
-            // Linked as the csrun executable is: the lazy object taken from the archive, libm only as needed.
-            string src = Path.Combine(dir, "t.c"), exe = Path.Combine(dir, "t");
-            File.WriteAllText(src, """
-                #include <math.h>
-                #include <stdio.h>
-                #include <stdlib.h>
-                #include <string.h>
-                static int libm_mapped(void)
-                {
-                    FILE *f = fopen("/proc/self/maps", "r");
-                    char line[512];
-                    int found = 0;
-                    while (f && fgets(line, sizeof line, f))
-                        if (strstr(line, "/libm.so"))
-                            found = 1;
-                    if (f)
-                        fclose(f);
-                    return found;
-                }
-                int main(int argc, char **argv)
-                {
-                    double x = atof(argv[1]), y = atof(argv[2]);
-                    printf("before %d\n", libm_mapped());
-                    double ip;
-                    double frac = modf(x, &ip);
-                    printf("pow %.6f sin %.6f cos %.6f log %.6f log2 %.6f ceil %.6f modf %.6f %.6f\n",
-                           pow(x, y), sin(x), cos(x), log(x), log2(x), ceil(x), frac, ip);
-                    printf("after %d\n", libm_mapped());
-                    return 0;
-                }
-                """);
-            var cc = Sandbox.Exec("gcc", "-O2", "-fno-builtin", "-o", exe, src, "-Wl,--undefined=csr_libm_lazy",
-                NativeArchive, "-Wl,--as-needed", "-lm");
-            Assert.True(cc.ExitCode == 0, $"gcc failed: {cc}");
-            var elf = Sandbox.Exec("readelf", "-d", exe);
-            Assert.DoesNotContain("libm.so", elf.Stdout);
-
-            var r = Sandbox.Exec(exe, "2.5", "3");
-            Assert.True(r.ExitCode == 0, r.ToString());
-            string expected = FormattableString.Invariant(
-                $"pow {Math.Pow(2.5, 3):F6} sin {Math.Sin(2.5):F6} cos {Math.Cos(2.5):F6} log {Math.Log(2.5):F6} log2 {Math.Log2(2.5):F6} ceil {Math.Ceiling(2.5):F6} modf {0.5:F6} {2.0:F6}");
-            Assert.Equal(["before 0", expected, "after 1"], r.Stdout.TrimEnd().Split('\n'));
-        }
-        finally
-        {
-            Directory.Delete(dir, true);
-        }
+            DefaultAction = "SCMP_ACT_ALLOW",
+            Architectures = ["SCMP_ARCH_X86_64"],
+            Syscalls = [new Csrun.Oci.LinuxSyscall { Names = ["mkdir", "mkdirat"], Action = "SCMP_ACT_ERRNO", ErrnoRet = 1 }],
+        }, "sh", "-c", "mkdir /tmp/x 2>&1");
+        string trace = Path.Combine(sb.Dir, "run.strace");
+        var r = Sandbox.Exec("strace", "-f", "-e", "trace=openat,open", "-o", trace, TestEnv.CsrunBinary, "--root", sb.Root, "run", "--bundle", bundle, sb.NewId());
+        Assert.True(r.ExitCode == 1 && r.Stdout.Contains("Operation not permitted"), $"a container whose mkdir is refused, under strace (is strace installed? make deps): {r}");
+        var libraries = File.ReadLines(trace).Where(l => System.Text.RegularExpressions.Regex.IsMatch(l, @"\.so(\.[0-9]+)*""")).ToList();
+        Assert.True(libraries.Count == 0, "shared libraries opened:\n" + string.Join('\n', libraries));
     }
 
     [Fact]

@@ -9,9 +9,9 @@ namespace Csrun.Images.Tests.Fixtures;
 
 /// <summary>Uploads blobs and manifests (distribution spec monolithic upload), with basic or bearer auth:
 /// how tests put images into a <see cref="RegistryServer"/>.</summary>
-public sealed class RegistryPusher(Uri registry, (string User, string Password)? creds = null) : IDisposable
+public sealed class RegistryPusher(Uri registry, (string User, string Password)? creds = null, HttpMessageHandler? handler = null) : IDisposable
 {
-    private readonly HttpClient _http = new();
+    private readonly HttpClient _http = handler is null ? new() : new(handler);
     private AuthenticationHeaderValue? _auth;
 
     public async Task<Digest> PushBlobAsync(string repo, byte[] data)
