@@ -3,8 +3,8 @@ using System.Runtime.InteropServices;
 namespace Csrun.Linux;
 
 /// <summary>
-/// libseccomp (Debian's libseccomp2), loaded by name only when a spec has linux.seccomp, so containers
-/// without a profile never pay for it. Used to compile a profile into classic BPF; the child installs it.
+/// libseccomp, used to compile a profile into classic BPF; the child installs it. The static csrun executable
+/// links its archive in (Csrun.Cli.csproj); csrund loads Debian's libseccomp2 by this name on the first profile.
 /// </summary>
 public static unsafe partial class Seccomp
 {
