@@ -58,7 +58,8 @@ public class ControlTests
         List<int> pids = [];
         for (int i = 0; i < 100 && pids.Count < 3; i++)
         {
-            pids = JsonSerializer.Deserialize<List<int>>(sb.Csrun("ps", "--format", "json", id).Stdout)!;
+            using var doc = JsonDocument.Parse(sb.Csrun("ps", "--format", "json", id).Stdout);
+            pids = [.. doc.RootElement.EnumerateArray().Select(e => e.GetInt32())];
             Thread.Sleep(20);
         }
         Assert.Equal(3, pids.Count);
