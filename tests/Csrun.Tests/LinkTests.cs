@@ -21,12 +21,9 @@ public class LinkTests
         // libseccomp is linked in: a library loaded with dlopen into a static executable would bring a second
         // libc with it.
         using var sb = new Sandbox();
-        string bundle = sb.Bundle(s => s.Linux!.Seccomp = new Csrun.Oci.LinuxSeccomp
-        {
-            DefaultAction = "SCMP_ACT_ALLOW",
-            Architectures = ["SCMP_ARCH_X86_64"],
-            Syscalls = [new Csrun.Oci.LinuxSyscall { Names = ["mkdir", "mkdirat"], Action = "SCMP_ACT_ERRNO", ErrnoRet = 1 }],
-        }, "sh", "-c", "mkdir /tmp/x 2>&1");
+        string bundle = sb.Bundle(s => s.Linux!.Seccomp = SeccompTests.Profile(
+            new Csrun.Oci.LinuxSyscall { Names = ["mkdir", "mkdirat"], Action = "SCMP_ACT_ERRNO", ErrnoRet = 1 }),
+            "sh", "-c", "mkdir /tmp/x 2>&1");
         string trace = Path.Combine(sb.Dir, "run.strace");
         var r = Sandbox.Exec("strace", "-f", "-e", "trace=openat,open", "-o", trace, TestEnv.CsrunBinary, "--root", sb.Root, "run", "--bundle", bundle, sb.NewId());
         Assert.True(r.ExitCode == 1 && r.Stdout.Contains("Operation not permitted"), $"a container whose mkdir is refused, under strace (is strace installed? make deps): {r}");

@@ -4,7 +4,7 @@ namespace Csrun.Tests;
 
 public class SeccompTests
 {
-    private static LinuxSeccomp Profile(params LinuxSyscall[] rules) => new()
+    internal static LinuxSeccomp Profile(params LinuxSyscall[] rules) => new()
     {
         DefaultAction = "SCMP_ACT_ALLOW",
         Architectures = ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
