@@ -90,7 +90,7 @@ CSR_HIDDEN void csr_spawner_dismiss(void);
 CSR_HIDDEN void csr_spawner_reap(int wait);
 CSR_HIDDEN void csr_spawner_kill(void);
 CSR_HIDDEN _Noreturn void csr_spawner_clone(const struct csr_plan *plan, int sync_fd, uint64_t clone_ns,
-                                            uint64_t new_ns, uint64_t join_ns);
+                                            uint64_t new_ns, uint64_t join_ns, const cpu_set_t *affinity);
 
 /* nsprep.c's thread, started without looking for the start-up's, and the start-up's own (set by
  * nsprep_early.c in the csrun executable when the spawner could not start, taken by csr_nsprep_claim). */

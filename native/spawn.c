@@ -313,6 +313,10 @@ static void child_join_cgroups(struct csr_ctx *c)
     }
 }
 
+/* Set in the spawner before its clone, so the init has it too: the caller's CPUs, which the init takes back
+ * after its setup. */
+static const cpu_set_t *init_affinity;
+
 static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int parent_end, uint64_t new_ns,
                                  uint64_t join_ns, int late_unshare, int double_fork)
 {
@@ -462,6 +466,8 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
     }
 
     /* ---- phase 2: finish ---- */
+    if (init_affinity)
+        sched_setaffinity(0, sizeof *init_affinity, init_affinity);
     /* createContainer hooks: container namespaces, but still the runtime's root (before pivot). */
     if (csr_run_hooks(plan->create_container_hooks, plan->n_create_container_hooks, plan->state_buf,
                       c->state_len, &c->err) < 0)
@@ -542,9 +548,10 @@ static pid_t do_clone(uint64_t ns_flags, int cgroup_fd, int *pidfd, int *in_cgro
 }
 
 _Noreturn void csr_spawner_clone(const struct csr_plan *plan, int sync_fd, uint64_t clone_ns, uint64_t new_ns,
-                                 uint64_t join_ns)
+                                 uint64_t join_ns, const cpu_set_t *affinity)
 {
     int pidfd = -1, in_cgroup = 0;
+    init_affinity = affinity;
     pid_t pid = do_clone(clone_ns | CLONE_PARENT, plan->cgroup_fd, &pidfd, &in_cgroup);
     if (pid == 0)
         child_main(plan, sync_fd, -1, new_ns, join_ns, 0, 0);

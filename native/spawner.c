@@ -104,10 +104,9 @@ static _Noreturn void helper_main(int fd, pid_t parent, uint64_t types, const cp
     if (r.n_join_fds)
         plan.cgroup_join_fds = join_fds;
 
-    /* Placed on another CPU at the fork; the init gets the caller's whole set. */
-    if (placed)
-        sched_setaffinity(0, sizeof *all, all);
-    csr_spawner_clone(&plan, sync_fd, r.clone_ns & ~made, r.new_ns, r.join_ns);
+    /* Placed on another CPU at the fork; the init stays there for its setup and takes the caller's whole set
+     * back before it runs anything of the container's (spawn.c). */
+    csr_spawner_clone(&plan, sync_fd, r.clone_ns & ~made, r.new_ns, r.join_ns, placed ? all : NULL);
 }
 
 int csr_spawner_start(uint64_t types)
@@ -120,12 +119,15 @@ int csr_spawner_start(uint64_t types)
         munmap(shared, SHARED_SIZE);
         return -1;
     }
-    /* The helper is pinned to another CPU than ours until it clones the init (it takes our whole set back
-     * then), so that its wake-up for the spawn does not queue behind this thread; unpinned, a start took
-     * 1.10x. The new process often preempts us at the fork and makes its namespaces first (the constructor
-     * then takes ~0.8 ms instead of ~0.15); forcing either order was slower in A/B (moving itself off our
-     * CPU first thing 1.06x, waiting for its namespaces 1.09x): made beside the .NET start, they slow it
-     * down about as much as they cost (sysfs and the like). */
+    /* The helper is pinned to another CPU than ours, so that its wake-up for the spawn does not queue behind
+     * this thread; unpinned, a start took 1.10x. The init it clones stays there for its setup, beside this
+     * thread's v1 cgroups (given our whole set at the clone, it ran on this CPU in a scheduler trace,
+     * preempting this thread, while the other idled: 0.93-0.97x in A/B), and takes our whole set back before
+     * anything of the container's runs (spawn.c). The new process often preempts us at the fork and makes its
+     * namespaces first (the constructor then takes ~0.8 ms instead of ~0.15); forcing either order was not
+     * faster in A/B (moving itself off our CPU first thing 1.06x, waiting for its namespaces 1.09x, forking it
+     * as SCHED_BATCH so that it cannot preempt us 0.99-1.00x): made beside the .NET start, they slow it down
+     * about as much as they cost (sysfs and the like). */
     cpu_set_t all;
     int here = sched_getcpu();
     int placed = here >= 0 && here < CPU_SETSIZE && sched_getaffinity(0, sizeof all, &all) == 0 &&

@@ -22,6 +22,36 @@ public class ProcessTests
     }
 
     [Fact]
+    public void The_process_runs_on_the_callers_cpus()
+    {
+        // The spawner is placed on another CPU than csrun's and the init does its setup there; the container's
+        // program must still get the caller's whole set, under run and under create/start (whose init waits
+        // between the two).
+        string mine = File.ReadLines("/proc/self/status").First(l => l.StartsWith("Cpus_allowed_list:"));
+        int cpus = Environment.ProcessorCount;
+        Assert.True(cpus >= 2, $"this test needs at least 2 CPUs to tell one from the caller's set; this machine has {cpus}");
+        using var sb = new Sandbox();
+        string bundle = sb.Bundle(null, "grep", "^Cpus_allowed_list:", "/proc/self/status");
+        for (int i = 0; i < 5; i++)
+        {
+            var r = sb.RunContainer(bundle);
+            Assert.True(r.ExitCode == 0, r.ToString());
+            Assert.Equal(mine, r.Stdout.Trim());
+        }
+
+        string id = sb.NewId();
+        string log = Path.Combine(sb.Dir, "create-start.out");
+        var c = Sandbox.Run("sh", ["-c", "exec \"$@\" > \"$0\"", log, TestEnv.CsrunBinary, "--root", sb.Root, "create", "--bundle", bundle, id],
+            TimeSpan.FromSeconds(60));
+        Assert.True(c.ExitCode == 0, c.ToString());
+        var s = sb.Csrun("start", id);
+        Assert.True(s.ExitCode == 0, s.ToString());
+        for (int i = 0; i < 100 && sb.Csrun("state", id).Stdout.Contains("\"running\""); i++) Thread.Sleep(50);
+        Assert.Equal(mine, File.ReadAllText(log).Trim());
+        sb.Csrun("delete", "--force", id);
+    }
+
+    [Fact]
     public void Run_returns_the_exit_code_of_the_process()
     {
         using var sb = new Sandbox();
