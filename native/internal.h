@@ -180,6 +180,7 @@ CSR_HIDDEN int csr_copy_tree(int src_dir, int dst_dir, struct csr_error *e); /* 
 /* ---- network.c ---------------------------------------------------------------------------- */
 
 CSR_HIDDEN int csr_setup_network(struct csr_ctx *c);      /* loopback up in a network namespace of its own */
+CSR_HIDDEN int csr_loopback_up(void);                     /* this network namespace's loopback up; -1, errno */
 
 /* ---- process.c ---------------------------------------------------------------------------- */
 

@@ -15,20 +15,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-int csr_setup_network(struct csr_ctx *c)
+int csr_loopback_up(void)
 {
-    const struct csr_plan *p = c->plan;
-    int own = 0;
-    for (int i = 0; i < p->n_namespaces && !p->exec_mode; i++)
-        if (p->namespaces[i].type == CLONE_NEWNET && !p->namespaces[i].path)
-            own = 1;
-    if (!own)
-        return 0;
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (s < 0) {
-        csr_err(&c->err, errno, "bring up loopback: socket", NULL);
+    if (s < 0)
         return -1;
-    }
     struct ifreq ifr;
     memset(&ifr, 0, sizeof ifr);
     csr_strlcpy(ifr.ifr_name, "lo", sizeof ifr.ifr_name);
@@ -39,8 +30,20 @@ int csr_setup_network(struct csr_ctx *c)
     }
     int err = errno;
     close(s);
-    if (r < 0) {
-        csr_err(&c->err, err, "bring up loopback in the container's network namespace", NULL);
+    errno = err;
+    return r;
+}
+
+int csr_setup_network(struct csr_ctx *c)
+{
+    const struct csr_plan *p = c->plan;
+    int own = 0;
+    for (int i = 0; i < p->n_namespaces && !p->exec_mode; i++)
+        if (p->namespaces[i].type == CLONE_NEWNET && !p->namespaces[i].path)
+            own = 1;
+    /* Up already where the spawner made the namespace (spawner.c): then this only looks. */
+    if (own && csr_loopback_up() < 0) {
+        csr_err(&c->err, errno, "bring up loopback in the container's network namespace", NULL);
         return -1;
     }
     return 0;

@@ -77,6 +77,10 @@ static _Noreturn void helper_main(int fd, pid_t parent, uint64_t types, const cp
     if (getppid() != parent)
         _exit(0);
     uint64_t made = unshare((int)types) == 0 ? types : 0;
+    /* The init would bring the loopback up first thing in its setup (network.c), on the start's critical
+     * path; here it is beside the .NET start. A failure is the init's to report when it tries again. */
+    if (made & CLONE_NEWNET)
+        csr_loopback_up();
 
     struct request r;
     int fds[MAX_REQUEST_FDS], nfds;
