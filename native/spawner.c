@@ -123,35 +123,41 @@ int csr_spawner_start(uint64_t types)
         munmap(shared, SHARED_SIZE);
         return -1;
     }
-    /* The helper is pinned to another CPU than ours, so that its wake-up for the spawn does not queue behind
-     * this thread; unpinned, a start took 1.10x. The init it clones stays there for its setup, beside this
-     * thread's v1 cgroups (given our whole set at the clone, it ran on this CPU in a scheduler trace,
-     * preempting this thread, while the other idled: 0.93-0.97x in A/B), and takes our whole set back before
-     * anything of the container's runs (spawn.c). The new process often preempts us at the fork and makes its
-     * namespaces first (the constructor then takes ~0.8 ms instead of ~0.15); forcing either order was not
-     * faster in A/B (moving itself off our CPU first thing 1.06x, waiting for its namespaces 1.09x, forking it
-     * as SCHED_BATCH so that it cannot preempt us 0.99-1.00x): made beside the .NET start, they slow it down
-     * about as much as they cost (sysfs and the like). */
+    /* The helper is pinned to another CPU than ours from the fork on: forked as SCHED_BATCH, which does not
+     * preempt on wake-up, it cannot take this CPU first (unpinned it did in 77 of 100 starts, and the constructor
+     * took ~0.8 ms instead of ~0.15), and it is moved before it ever runs; it makes itself SCHED_OTHER again
+     * first thing, so the init it clones is too. The init stays on its CPU for its setup, beside this thread's
+     * v1 cgroups, and takes our whole set back before anything of the container's runs (spawn.c). In A/B,
+     * 4-way rotations of 600 starts: the init pinned 0.95-0.96x, then the fork as SCHED_BATCH 0.93-0.94x (in an
+     * earlier round, before the init was pinned and before the helper brought the loopback up, the same fork
+     * measured 1.09x and 1.12x). */
     cpu_set_t all;
     int here = sched_getcpu();
     int placed = here >= 0 && here < CPU_SETSIZE && sched_getaffinity(0, sizeof all, &all) == 0 &&
                  CPU_COUNT(&all) > 1 && CPU_ISSET(here, &all);
+    struct sched_param zero = {0};
+    int batched = placed && sched_getscheduler(0) == SCHED_OTHER && sched_setscheduler(0, SCHED_BATCH, &zero) == 0;
     pid_t parent = getpid();
     pid_t pid = csr_raw_fork(NULL, 0);
     if (pid == 0) {
         close(s[0]);
+        /* Never a container in SCHED_BATCH: without its policy back, no spawner (EOF for the caller). */
+        if (batched && sched_setscheduler(0, SCHED_OTHER, &zero) < 0)
+            _exit(0);
         helper_main(s[1], parent, types, &all, placed);
     }
     close(s[1]);
+    if (pid > 0 && placed) {
+        cpu_set_t others = all;
+        CPU_CLR(here, &others);
+        sched_setaffinity(pid, sizeof others, &others);
+    }
+    if (batched)
+        sched_setscheduler(0, SCHED_OTHER, &zero);
     if (pid < 0) {
         close(s[0]);
         munmap(shared, SHARED_SIZE);
         return -1;
-    }
-    if (placed) {
-        cpu_set_t others = all;
-        CPU_CLR(here, &others);
-        sched_setaffinity(pid, sizeof others, &others);
     }
     sp.fd = s[0];
     sp.pid = pid;
