@@ -250,7 +250,7 @@ struct csr_child {
     int32_t pidfd;      /* pidfd of the init when the kernel gave one, else -1 */
     int32_t direct;     /* 1 when pid is our own child (we may waitpid it), 0 after a pid-ns double fork */
     int32_t in_cgroup;  /* 1 when clone3 placed it in plan->cgroup_fd's cgroup (CLONE_INTO_CGROUP) */
-    int32_t spawner;    /* 1 when the start-up's spawner cloned it (spawner.c) */
+    int32_t spawner;    /* the start-up's spawner cloned it (spawner.c): 1 at the request, 2 ahead of it */
     int32_t relay;      /* between csr_spawn_begin and csr_spawn_end: the process that will report pid (an
                          * intermediate, or the spawner), 0 when pid is known */
     int32_t pad;
@@ -271,18 +271,21 @@ int csr_spawn(const struct csr_plan *plan, struct csr_child *child, struct csr_e
 int csr_spawn_begin(const struct csr_plan *plan, struct csr_child *child, struct csr_error *error);
 int csr_spawn_end(struct csr_child *child, struct csr_error *error);
 
-/* Zeroed memory for a plan, shared with the spawner that csrun's start-up forked (spawner.c), which can clone
- * the init only from a plan wholly built in it; NULL when there is no spawner or the memory is used up. Never
- * freed. */
+/* Zeroed memory for a plan, shared with the spawner csrun's start-up forked (spawner.c) and the init it
+ * cloned, which can take only a plan wholly built in it; NULL when there is no spawner or the memory is used
+ * up. Never freed. */
 void *csr_shared_alloc(uint64_t size);
-/* 1 while the spawner is there to take a plan (it made the namespaces the spec wants: csr_nsprep_claim). */
+/* 1 while the spawner is there to take a plan (it made the namespaces the spec wants new: csr_nsprep_claim). */
 int csr_spawner_ready(void);
 
 /* New net/ipc namespaces made on a throwaway thread while the caller prepares the rest (nsprep.c):
  *   csr_nsprep_claim(types, from_startup)
- *                             the namespaces csrun's start-up began (nsprep_early.c) if they cover types
- *                             (*from_startup = 1), else discards those and starts a thread for types; NULL
- *                             when types is 0 or no thread can start (the clone then creates them);
+ *                             types: every namespace kind the spec wants new. The start-up's spawner when it
+ *                             made exactly those (*from_startup = 1, NULL: its init takes the plan); else the
+ *                             net/ipc namespaces csrun's start-up began on a thread (nsprep_early.c) if they
+ *                             cover the net/ipc ones of types (*from_startup = 1), else discards those and
+ *                             starts a thread for them; NULL when there are none or no thread can start (the
+ *                             clone then creates them);
  *   csr_nsprep_fd(p, type)    waits for the thread; the namespace's fd (O_CLOEXEC), or -1 if it failed;
  *   csr_nsprep_free(p)        waits, closes the fds (the child has its own copies once spawned). */
 struct csr_nsprep;

@@ -71,26 +71,36 @@ CSR_HIDDEN int csr_thread_create_elsewhere(pthread_t *thread, size_t stack_size,
 CSR_HIDDEN void csr_placed(const struct csr_placement *placement);
 
 /* The spawner (spawner.c), started by nsprep_early.c in the csrun executable:
- *   csr_spawner_start(types)   forks the helper, which makes the new namespaces `types` in itself; -1 when
- *                              it cannot (the caller then starts nsprep.c's thread instead);
- *   csr_spawner_claim(types)   1 when the helper made exactly the namespaces the spec wants new (it stays
- *                              for the spawn), else dismisses it;
- *   csr_spawner_usable(plan)   whether csr_spawn may hand this plan to it;
- *   csr_spawner_request(...)   sends the plan; the helper's pid (the init's pid follows on the sync channel
- *                              in a PID message from it), or -1 when it could not be sent;
- *   csr_spawner_dismiss()      lets it exit (EOF), csr_spawner_reap(wait) reaps it once it has,
- *                              csr_spawner_kill() makes sure it has.
- * csr_spawner_clone (spawn.c) is the helper's side: it clones the init with CLONE_PARENT and never returns. */
+ *   csr_spawner_start(types)   forks the helper, which makes the new namespaces `types` in itself but for the
+ *                              pid and mount ones, and clones the init into the new pid namespace: ahead when
+ *                              the container gets no v2 cgroup (its mount namespace made once it has the
+ *                              plan), else at the request (CLONE_INTO_CGROUP); -1 when it cannot fork (the
+ *                              caller then starts nsprep.c's thread instead);
+ *   csr_spawner_claim(types)   1 when the spec wants exactly those namespaces new (but for a cgroup
+ *                              namespace), else dismisses it;
+ *   csr_spawner_usable(plan, clone_ns)  whether csr_spawn may hand this plan to its init (waits for the
+ *                              helper's report of it);
+ *   csr_spawner_request(...)   sends the plan: the pid of the init cloned ahead (our direct child), or
+ *                              with *relayed the helper's (the init's follows on the sync channel in a PID
+ *                              message from it), or -1 when it could not be sent;
+ *   csr_spawner_dismiss()      gives a waiting init EOF, csr_spawner_reap(wait) reaps the helper and an init
+ *                              that took no plan once they have exited, csr_spawner_kill() makes sure they
+ *                              have.
+ * csr_spawner_clone, csr_spawner_report and csr_spawner_init (spawn.c) are the helper's side: the clone of the
+ * init (CLONE_PARENT; 0 in the child), its PID (or ERROR) message when cloned at the request, and the init's
+ * setup once it has a plan (never returns). */
 CSR_HIDDEN int csr_spawner_start(uint64_t types);
 CSR_HIDDEN int csr_spawner_claim(uint64_t types);
-CSR_HIDDEN int csr_spawner_usable(const struct csr_plan *plan);
-CSR_HIDDEN pid_t csr_spawner_request(const struct csr_plan *plan, int sync_end, uint64_t clone_ns, uint64_t new_ns,
-                                     uint64_t join_ns);
+CSR_HIDDEN int csr_spawner_usable(const struct csr_plan *plan, uint64_t clone_ns);
+CSR_HIDDEN pid_t csr_spawner_request(const struct csr_plan *plan, int sync_end, uint64_t new_ns, uint64_t join_ns,
+                                     int *relayed);
 CSR_HIDDEN void csr_spawner_dismiss(void);
 CSR_HIDDEN void csr_spawner_reap(int wait);
 CSR_HIDDEN void csr_spawner_kill(void);
-CSR_HIDDEN _Noreturn void csr_spawner_clone(const struct csr_plan *plan, int sync_fd, uint64_t clone_ns,
-                                            uint64_t new_ns, uint64_t join_ns, const cpu_set_t *affinity);
+CSR_HIDDEN pid_t csr_spawner_clone(uint64_t clone_ns, int cgroup_fd, int *in_cgroup);
+CSR_HIDDEN void csr_spawner_report(int sync_fd, pid_t pid, int in_cgroup);
+CSR_HIDDEN _Noreturn void csr_spawner_init(const struct csr_plan *plan, int sync_fd, uint64_t new_ns, uint64_t join_ns,
+                                           const cpu_set_t *affinity, uint64_t unshare_ns);
 
 /* nsprep.c's thread, started without looking for the start-up's, and the start-up's own (set by
  * nsprep_early.c in the csrun executable when the spawner could not start, taken by csr_nsprep_claim). */

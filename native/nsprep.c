@@ -153,12 +153,13 @@ static void discard(struct csr_nsprep *p)
 
 struct csr_nsprep *csr_nsprep_claim(uint64_t types, int *from_startup)
 {
-    types &= CSR_NSPREP_TYPES;
-    /* The start-up's spawner holds them in itself, and the init it clones inherits them: no fds, no thread. */
+    /* The start-up's spawner made them (and the uts, mount and pid namespaces) for the init it cloned, which
+     * is in them: no fds, no thread. */
     if (csr_spawner_claim(types)) {
         *from_startup = 1;
         return NULL;
     }
+    types &= CSR_NSPREP_TYPES;
     struct csr_nsprep *early = atomic_exchange(&csr_nsprep_early, NULL);
     *from_startup = early && types && (types & ~early->types) == 0;
     if (*from_startup)

@@ -1,14 +1,14 @@
 /*
- * The network and ipc namespaces of `csrun run` and `csrun create`, and the process that will clone the
- * container's init, started before .NET starts.
+ * The namespaces of `csrun run` and `csrun create`, and their init, started before .NET starts.
  *
  * The runtime's own start-up (loading, GC and type initialisation: about 2 ms here) runs on one core; the
- * spawner (spawner.c), forked here while the process is still small, makes the namespaces on the other
- * from the first instant and later clones the init from its small address space. This constructor runs
- * before main when the command line names one of the two commands; the engine keeps the spawner with
- * csr_nsprep_claim if the spec wants exactly those new namespaces and has no user namespace, and dismisses
- * it otherwise (it exits). Either way nothing outlives the process: the helper dies with it
- * (PR_SET_PDEATHSIG), and its namespaces with the helper unless the init it cloned holds them.
+ * spawner (spawner.c), forked here while the process is still small, makes the network, ipc, uts and mount
+ * namespaces on the other from the first instant and clones the init into a new pid namespace from its small
+ * address space, where it waits for the plan. This constructor runs before main when the command line names
+ * one of the two commands; the engine hands the plan to that init (csr_nsprep_claim, csr_spawn) if the spec
+ * wants exactly those new namespaces (a cgroup namespace aside) and no user namespace, and dismisses it
+ * otherwise (it exits). Either way nothing outlives the process: helper and init die with it
+ * (PR_SET_PDEATHSIG), and the namespaces with them unless the init became the container's.
  *
  * Linked only into the csrun executable (the csproj asks for csr_nsprep_early_start); the shared library
  * that csrund loads has no constructor, and there csr_nsprep_claim always starts a thread of its own.
@@ -51,9 +51,9 @@ __attribute__((constructor)) static void early(int argc, char **argv)
      * thread, and makes it free while there is one: register now, before the thread exists, and the
      * runtime's own registration finds it done (it is per process and idempotent). */
     syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0);
-    /* The spawner makes the namespaces in itself and clones the init from there (spawner.c); if it cannot
-     * start, nsprep.c's thread makes them as in a daemon. */
-    if (csr_spawner_start(CLONE_NEWNET | CLONE_NEWIPC) < 0)
+    /* The namespaces of runc's default spec (spawner.c); if the spawner cannot start, nsprep.c's thread makes
+     * the network and ipc ones as in a daemon. */
+    if (csr_spawner_start(CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNS | CLONE_NEWPID) < 0)
         csr_nsprep_early = csr_nsprep_start(CLONE_NEWNET | CLONE_NEWIPC);
 }
 

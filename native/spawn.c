@@ -6,8 +6,9 @@
  * that follows a RESUME travels as raw data packets of at most CSR_CHUNK bytes, so no single packet
  * comes near the socket buffer limit whatever the JSON size.
  *
- *   child -> parent  PID      (only with a double fork or the spawner) pid of the real init, from the
- *                             intermediate or the spawner; flags: 1 = our direct child, 2 = in plan->cgroup_fd
+ *   child -> parent  PID      (only with a double fork or a spawner cloning at the request) pid of the real
+ *                             init, from the intermediate or the spawner; flags: 1 = our direct child,
+ *                             2 = in plan->cgroup_fd
  *   child -> parent  READY    namespaces joined/created; the caller may now place the pid in cgroups
  *   parent -> child  RESUME   phase + state length, then the state data packets
  *   child -> parent  OK       mounts phase done (none after RESUME(ALL): the child goes on to finish)
@@ -27,8 +28,10 @@
  *     with CLONE_PARENT, reports its pid and exits. With CLONE_PARENT the init is still the
  *     caller's own child (direct = 1, waitpid works); if the kernel refuses CLONE_PARENT we fall
  *     back to a plain fork and report direct = 0 (the caller's PR_SET_CHILD_SUBREAPER reaps it).
- *   - In csrun's executable the clone itself is the spawner's (spawner.c) whenever it can take the plan:
- *     the same clone3, with CLONE_PARENT, from a small process instead of the .NET one.
+ *   - In csrun's executable the init is the spawner's (spawner.c) whenever it can take the plan, cloned
+ *     with CLONE_PARENT from a small process: ahead, beside the .NET start, where the container gets no v2
+ *     cgroup (it waits for the plan; our direct child, born outside the container's cgroups, which the
+ *     caller places it in), else at the request, into its v2 cgroup (reported as by an intermediate).
  */
 #include "internal.h"
 
@@ -313,8 +316,7 @@ static void child_join_cgroups(struct csr_ctx *c)
     }
 }
 
-/* Set in the spawner before its clone, so the init has it too: the caller's CPUs, which the init takes back
- * after its setup. */
+/* Set in the spawner's init: the caller's CPUs, which it takes back after its setup. */
 static const cpu_set_t *init_affinity;
 
 static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int parent_end, uint64_t new_ns,
@@ -339,7 +341,7 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
     c->has_utsns = ((new_ns | join_ns) & CLONE_NEWUTS) != 0;
 
     /* The inherited handlers are .NET's: running one here would poke the parent's signal pipe. The spawner's
-     * clone (no parent end here) has default dispositions already (the spawner reset them once, before any
+     * init (no parent end here) has default dispositions already (the spawner reset them once, before any
      * handler existed) and only its full mask to drop. */
     if (parent_end >= 0) {
         close(parent_end);
@@ -547,22 +549,40 @@ static pid_t do_clone(uint64_t ns_flags, int cgroup_fd, int *pidfd, int *in_cgro
     return (pid_t)r;
 }
 
-_Noreturn void csr_spawner_clone(const struct csr_plan *plan, int sync_fd, uint64_t clone_ns, uint64_t new_ns,
-                                 uint64_t join_ns, const cpu_set_t *affinity)
+pid_t csr_spawner_clone(uint64_t clone_ns, int cgroup_fd, int *in_cgroup)
 {
-    int pidfd = -1, in_cgroup = 0;
-    init_affinity = affinity;
-    pid_t pid = do_clone(clone_ns | CLONE_PARENT, plan->cgroup_fd, &pidfd, &in_cgroup);
-    if (pid == 0)
-        child_main(plan, sync_fd, -1, new_ns, join_ns, 0, 0);
+    int pidfd = -1, placed = 0;
+    pid_t pid = do_clone(clone_ns | CLONE_PARENT, cgroup_fd, &pidfd, &placed);
+    if (pid > 0 && pidfd >= 0)
+        close(pidfd);
+    if (in_cgroup)
+        *in_cgroup = placed;
+    return pid;
+}
+
+void csr_spawner_report(int sync_fd, pid_t pid, int in_cgroup)
+{
     if (pid < 0) {
         struct csr_error e;
         csr_err(&e, errno, "clone container init", NULL);
         send_msg(sync_fd, CSR_MSG_ERROR, 0, 0, 0, &e);
-        _exit(1);
+        return;
     }
     send_msg(sync_fd, CSR_MSG_PID, pid, CSR_PID_DIRECT | (in_cgroup ? CSR_PID_IN_CGROUP : 0), 0, NULL);
-    _exit(0);
+}
+
+_Noreturn void csr_spawner_init(const struct csr_plan *plan, int sync_fd, uint64_t new_ns, uint64_t join_ns,
+                                const cpu_set_t *affinity, uint64_t unshare_ns)
+{
+    /* A namespace that had to wait for the plan: made now, as the clone would have made it. */
+    if (unshare_ns && unshare((int)unshare_ns) < 0) {
+        struct csr_error e;
+        csr_err(&e, errno, "unshare namespaces", NULL);
+        send_msg(sync_fd, CSR_MSG_ERROR, 0, 0, 0, &e);
+        _exit(1);
+    }
+    init_affinity = affinity;
+    child_main(plan, sync_fd, -1, new_ns, join_ns, 0, 0);
 }
 
 static void reap(pid_t pid)
@@ -711,7 +731,7 @@ int csr_spawn_begin(const struct csr_plan *plan, struct csr_child *child, struct
     uint64_t clone_ns = late_unshare ? 0 : new_ns & ~(uint64_t)CLONE_NEWCGROUP;
     if (double_fork)
         clone_ns &= ~(uint64_t)CLONE_NEWPID;
-    int spawner = !double_fork && !late_unshare && csr_spawner_usable(plan);
+    int spawner = !double_fork && !late_unshare && csr_spawner_usable(plan, clone_ns);
     if (!spawner)
         csr_spawner_dismiss();
 
@@ -724,12 +744,13 @@ int csr_spawn_begin(const struct csr_plan *plan, struct csr_child *child, struct
     int pidfd = -1, in_cgroup = 0, clone_errno = 0;
     pid_t pid = -1;
     if (spawner) {
-        /* The spawner reports the init's pid as an intermediate does. If it cannot take the request
-         * (gone already), we clone as without one. */
-        pid = csr_spawner_request(plan, sp[1], clone_ns, new_ns, join_ns);
+        /* The spawner's init takes the plan: cloned ahead, our direct child; or cloned now by the spawner,
+         * which reports its pid as an intermediate does. If it cannot (gone already), we clone as without. */
+        int relayed = 0;
+        pid = csr_spawner_request(plan, sp[1], new_ns, join_ns, &relayed);
         spawner = pid > 0;
-        child->spawner = spawner;
-        double_fork |= spawner;
+        child->spawner = spawner ? relayed ? 1 : 2 : 0;
+        double_fork |= spawner && relayed;
     }
     if (!spawner) {
         /* Block every signal across the clone so that nothing can run a .NET handler in the child
@@ -824,7 +845,7 @@ int csr_spawn_end(struct csr_child *child, struct csr_error *error)
             goto fail;
         }
     }
-    if (relayed && child->pidfd < 0) {
+    if (child->pidfd < 0 && child->pid > 0) {
         long fd = syscall(SYS_pidfd_open, child->pid, 0);
         child->pidfd = fd >= 0 ? (int)fd : -1;
     }

@@ -1,32 +1,45 @@
 /*
- * The spawner: a small process forked by csrun's start-up that clones the container's init.
+ * The spawner: a small process forked by csrun's start-up that makes the container's namespaces and clones
+ * its init.
  *
  * A clone copies the caller's page tables, write-protects its private memory and (without CLONE_VM) leaves
  * the parent a round of copy-on-write faults, and the child's exec tears that copy down again. Cloned from
  * the .NET process at the end of a start, that copy is the runtime's: a clone with the container's flags
  * took 0.30 ms there against 0.12 from a small process (dup_mmap 37% of it, in perf). So csrun's constructor
- * (nsprep_early.c), before .NET starts, forks a helper that is still that small process: it makes the new
- * network and ipc namespaces in itself (what nsprep.c's thread did), then sleeps on a socket. At the spawn,
- * the caller sends it the plan and the descriptors the init needs (SCM_RIGHTS); it clones the init with
- * CLONE_PARENT, so the init is still the caller's own child (waitpid, SIGCHLD, its death signal), inheriting
- * the helper's network and ipc namespaces, reports the init's pid over the init's sync channel and exits.
+ * (nsprep_early.c), before .NET starts, forks a helper that is still that small process. Beside the .NET
+ * start it makes the new network, ipc and uts namespaces in itself and brings the loopback up. Then:
+ *   - where no cgroup2 hierarchy is mounted (the container gets v1 cgroups only), it clones the init into a
+ *     new pid namespace right away, reports the init's pid on the socket and exits. The init waits on its
+ *     copy of the helper's end; at the spawn the caller sends it the plan and the descriptors it needs
+ *     (SCM_RIGHTS), it makes its mount namespace (a copy made earlier would miss what csrun mounted since,
+ *     an image's rootfs) and goes on as any init (spawn.c). The clone at the spawn, ~0.15 ms from the
+ *     request to the child's first instruction on the start's critical path, is gone (0.94-0.96x in A/B).
+ *     The caller places the init in its cgroups: v1 ones by the init's own write of their tasks files;
+ *   - otherwise it reports 0 and waits: the init must be born in its v2 cgroup (CLONE_INTO_CGROUP), as a
+ *     move into a v2 cgroup waits for an RCU grace period (6.6 ms here). At the spawn it clones the init
+ *     with the pid and mount namespaces and reports its pid over the init's sync channel, as an
+ *     intermediate does.
+ * Either way the init is cloned with CLONE_PARENT: it is the caller's own child (waitpid, SIGCHLD, its
+ * death signal).
  *
- * The plan is a tree of pointers built after the fork, so it must be built in memory the helper sees at the
+ * The plan is a tree of pointers built after the fork, so it must be built in memory the init sees at the
  * same address: csr_shared_alloc hands out zeroed memory from a MAP_SHARED mapping made before the fork,
- * which the caller's plan arena uses while it lasts. The helper copies the plan's top level and patches the
- * descriptor numbers it received into its copy; it never writes the shared memory. The init shares the
- * mapping until its exec (the state it receives lands in plan->state_buf there, which the caller never
- * reads back): our code until then, and non-dumpable.
+ * which the caller's plan arena uses while it lasts. The taker copies the plan's top level and patches the
+ * descriptor numbers it received into its copy; the init never writes the shared memory but for the state it
+ * receives (plan->state_buf, which the caller never reads back): our code until its exec, and non-dumpable.
  *
- * The spawner is used only when everything fits: the plan wholly in the shared memory, the spec's new
- * namespaces matching what the helper made (csr_spawner_claim), no namespace joined in a way that needs the
- * init to fork again. Otherwise it is dismissed (it exits on EOF) and the caller clones as before. Nothing
- * here is an error for the container: a helper that could not make its namespaces clones with them instead,
- * and a helper that is gone before the request leaves the clone to the caller.
+ * The spawner is used only when everything fits: the spec's new namespaces exactly those it makes (besides
+ * a cgroup namespace, which every init makes itself once in its cgroups) with no user namespace
+ * (csr_spawner_claim), the plan wholly in the shared memory, a helper that made its namespaces
+ * (csr_spawner_usable). Otherwise it is dismissed: half-closing our end gives whichever waits for a plan
+ * EOF, it exits, and csr_spawner_reap reaps the helper and an init that took no plan. Nothing here is an
+ * error for the container: the caller then clones as without a spawner.
  */
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -44,19 +57,24 @@
 #define MAX_JOIN_FDS 32
 
 static struct {
-    int fd;             /* our end of the helper's socket; -1 when there is none (or it was dismissed) */
-    pid_t pid;          /* the helper, reaped by csr_spawner_reap */
+    int fd;             /* our end of the helper's socket; -1 once closed */
+    int live;           /* not dismissed: it may still take a plan */
+    int taken;          /* a plan was sent: its init is the container's now, not ours to reap */
+    int reported;       /* the helper's report is in `init` */
+    pid_t init;         /* its report: the init it cloned ahead, 0 (it clones at the request) or -1 (none);
+                         * -1 too once that init is reaped */
+    pid_t pid;          /* the helper, reaped by csr_spawner_reap; 0 once reaped */
     uint64_t types;     /* the namespaces it was asked to make */
     char *shared;
     _Atomic size_t used;
     _Atomic int spilled; /* an allocation did not fit: some plan memory is the caller's alone */
 } sp = { .fd = -1 };
 
-/* The request: the plan's address (valid in both processes) and the clone's namespace flags; which plan
+/* The request: the plan's address (valid in every process here) and the spec's namespaces; which plan
  * descriptors follow in the SCM_RIGHTS message after the init's end of the sync channel, in this order. */
 struct request {
     const struct csr_plan *plan;
-    uint64_t clone_ns, new_ns, join_ns;
+    uint64_t new_ns, join_ns;
     int32_t has_cgroup_fd, has_console, has_listener;
     int32_t stdio[3];
     int32_t n_join_fds;
@@ -65,10 +83,55 @@ struct request {
 #define MAX_REQUEST_FDS (1 + 3 + 3 + MAX_JOIN_FDS)
 _Static_assert(MAX_REQUEST_FDS <= CSR_MAX_SEND_FDS, "a request's descriptors fit one message");
 
+/* The request on fd, with its plan's top level copied into our own memory and our numbers for the
+ * descriptors patched in; exits on EOF (dismissed, or the caller is gone) or anything malformed. */
+static void take_request(int fd, struct request *r, struct csr_plan *plan, int *sync_fd)
+{
+    static int32_t join_fds[MAX_JOIN_FDS];
+    int fds[MAX_REQUEST_FDS], nfds;
+    ssize_t n = csr_recv_fds(fd, r, sizeof *r, fds, MAX_REQUEST_FDS, &nfds);
+    if (n != (ssize_t)sizeof *r || r->n_join_fds < 0 || r->n_join_fds > MAX_JOIN_FDS ||
+        nfds != 1 + !!r->has_cgroup_fd + !!r->has_console + !!r->has_listener + (r->stdio[0] >= 0) +
+                    (r->stdio[1] >= 0) + (r->stdio[2] >= 0) + r->n_join_fds)
+        _exit(0);
+    close(fd);
+    *plan = *r->plan;
+    int k = 0;
+    *sync_fd = fds[k++];
+    plan->cgroup_fd = r->has_cgroup_fd ? fds[k++] : -1;
+    plan->console_socket_fd = r->has_console ? fds[k++] : -1;
+    plan->seccomp_listener_fd = r->has_listener ? fds[k++] : -1;
+    for (int i = 0; i < 3; i++)
+        plan->stdio_fds[i] = r->stdio[i] >= 0 ? fds[k++] : -1;
+    for (int i = 0; i < r->n_join_fds; i++)
+        join_fds[i] = fds[k++];
+    if (r->n_join_fds)
+        plan->cgroup_join_fds = join_fds;
+}
+
+/* Whether a cgroup2 hierarchy is mounted (then csrun gives the container a v2 cgroup: CgroupLayout); when
+ * mountinfo cannot be read, as if one were. */
+static int cgroup2_mounted(void)
+{
+    static char buf[1 << 16];
+    int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 1;
+    size_t len = 0;
+    ssize_t n;
+    while (len < sizeof buf - 1 && ((n = read(fd, buf + len, sizeof buf - 1 - len)) > 0 || (n < 0 && errno == EINTR)))
+        if (n > 0)
+            len += (size_t)n;
+    close(fd);
+    buf[len] = '\0';
+    /* " - " only ever separates a line's optional fields from its filesystem type (paths escape spaces). */
+    return n < 0 || len == sizeof buf - 1 || strstr(buf, " - cgroup2 ") != NULL;
+}
+
 static _Noreturn void helper_main(int fd, pid_t parent, uint64_t types, const cpu_set_t *all, int placed)
 {
-    /* Default dispositions for every init we clone (SIG_IGN survives exec; no .NET handler exists yet), once
-     * here instead of in the init; then nothing may interrupt us: the init drops the mask as it starts. */
+    /* Default dispositions for the init (SIG_IGN survives exec; no .NET handler exists yet), once here
+     * instead of in the init; then nothing may interrupt us: the init drops the mask as it starts. */
     csr_reset_signals();
     sigset_t full;
     sigfillset(&full);
@@ -76,41 +139,51 @@ static _Noreturn void helper_main(int fd, pid_t parent, uint64_t types, const cp
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent)
         _exit(0);
-    uint64_t made = unshare((int)types) == 0 ? types : 0;
-    /* The init would bring the loopback up first thing in its setup (network.c), on the start's critical
-     * path; here it is beside the .NET start. A failure is the init's to report when it tries again. */
-    if (made & CLONE_NEWNET)
-        csr_loopback_up();
-
     struct request r;
-    int fds[MAX_REQUEST_FDS], nfds;
-    ssize_t n = csr_recv_fds(fd, &r, sizeof r, fds, MAX_REQUEST_FDS, &nfds);
-    /* EOF: dismissed (or the caller is gone). */
-    if (n != (ssize_t)sizeof r || r.n_join_fds < 0 || r.n_join_fds > MAX_JOIN_FDS ||
-        nfds != 1 + !!r.has_cgroup_fd + !!r.has_console + !!r.has_listener + (r.stdio[0] >= 0) + (r.stdio[1] >= 0) +
-                    (r.stdio[2] >= 0) + r.n_join_fds)
-        _exit(0);
-    close(fd);
-
-    /* The plan's top level and the join fds, in our own memory, with our numbers for the descriptors. */
     static struct csr_plan plan;
-    static int32_t join_fds[MAX_JOIN_FDS];
-    plan = *r.plan;
-    int k = 0;
-    int sync_fd = fds[k++];
-    plan.cgroup_fd = r.has_cgroup_fd ? fds[k++] : -1;
-    plan.console_socket_fd = r.has_console ? fds[k++] : -1;
-    plan.seccomp_listener_fd = r.has_listener ? fds[k++] : -1;
-    for (int i = 0; i < 3; i++)
-        plan.stdio_fds[i] = r.stdio[i] >= 0 ? fds[k++] : -1;
-    for (int i = 0; i < r.n_join_fds; i++)
-        join_fds[i] = fds[k++];
-    if (r.n_join_fds)
-        plan.cgroup_join_fds = join_fds;
-
-    /* Placed on another CPU at the fork; the init stays there for its setup and takes the caller's whole set
-     * back before it runs anything of the container's (spawn.c). */
-    csr_spawner_clone(&plan, sync_fd, r.clone_ns & ~made, r.new_ns, r.join_ns, placed ? all : NULL);
+    int sync_fd;
+    int32_t init = -1;
+    /* A mount namespace copied now would miss what csrun mounts before the spawn (an image's rootfs): the
+     * init makes it once it has the plan. */
+    uint64_t later = types & (CLONE_NEWPID | CLONE_NEWNS);
+    if (unshare((int)(types & ~later)) == 0) {
+        /* The init would bring the loopback up in its setup (network.c), on the start's critical path. A
+         * failure is the init's to report when it tries again. */
+        if (types & CLONE_NEWNET)
+            csr_loopback_up();
+        /* Cloned ahead only where the container gets no v2 cgroup: the init must be born in that one
+         * (CLONE_INTO_CGROUP), as moving a process into a v2 cgroup waits for an RCU grace period (6.6 ms
+         * here, against a write of the v1 tasks files that does not). */
+        init = 0;
+        if (!cgroup2_mounted()) {
+            pid_t pid = csr_spawner_clone(types & CLONE_NEWPID, -1, NULL);
+            if (pid == 0) {
+                /* The init. Our parent is the caller (CLONE_PARENT); if it is gone already, we read EOF. */
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                take_request(fd, &r, &plan, &sync_fd);
+                /* Born outside the container's cgroups: the caller places us in them all. */
+                if (plan.cgroup_fd >= 0)
+                    close(plan.cgroup_fd);
+                plan.cgroup_fd = -1;
+                /* On the helper's CPU, beside the caller; its whole set is taken back after the setup. */
+                csr_spawner_init(&plan, sync_fd, r.new_ns, r.join_ns, placed ? all : NULL, types & CLONE_NEWNS);
+            }
+            init = pid > 0 ? pid : -1;
+        }
+    }
+    /* The caller reads this before it hands over a plan: the init's pid; 0, we clone it at the request; -1,
+     * the caller clones it itself. */
+    if (send(fd, &init, sizeof init, MSG_NOSIGNAL) != (ssize_t)sizeof init || init != 0)
+        _exit(0);
+    take_request(fd, &r, &plan, &sync_fd);
+    /* The init, into its v2 cgroup and new pid namespace; it reports its pid (as an intermediate does) and
+     * takes the caller's whole CPU set back after its setup. */
+    int in_cgroup = 0;
+    pid_t pid = csr_spawner_clone(later, plan.cgroup_fd, &in_cgroup);
+    if (pid == 0)
+        csr_spawner_init(&plan, sync_fd, r.new_ns, r.join_ns, placed ? all : NULL, 0);
+    csr_spawner_report(sync_fd, pid, in_cgroup);
+    _exit(pid > 0 ? 0 : 1);
 }
 
 int csr_spawner_start(uint64_t types)
@@ -160,6 +233,7 @@ int csr_spawner_start(uint64_t types)
         return -1;
     }
     sp.fd = s[0];
+    sp.live = 1;
     sp.pid = pid;
     sp.types = types;
     sp.shared = shared;
@@ -179,19 +253,56 @@ void *csr_shared_alloc(uint64_t size)
     return sp.shared + off;
 }
 
+/* The helper's report, once: waiting for it, or only if it is there. */
+static void read_report(int wait)
+{
+    while (!sp.reported && sp.fd >= 0) {
+        int32_t init;
+        ssize_t n = recv(sp.fd, &init, sizeof init, MSG_DONTWAIT);
+        if (n == (ssize_t)sizeof init) {
+            sp.init = init >= 0 ? init : -1;
+            sp.reported = 1;
+            return;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            /* Not yet. A helper that is gone sent it before it exited or never will (an init holds a copy of
+             * the helper's end, so that gives no EOF); a live one never blocks before it sends it. */
+            if (sp.pid > 0 && waitpid(sp.pid, NULL, WNOHANG) != 0) {
+                sp.pid = 0;
+                continue;
+            }
+            if (sp.pid > 0) {
+                if (!wait)
+                    return;
+                struct pollfd pfd = { .fd = sp.fd, .events = POLLIN };
+                poll(&pfd, 1, 10);
+                continue;
+            }
+        }
+        sp.init = -1; /* EOF, an error, or a helper gone without a report */
+        sp.reported = 1;
+        return;
+    }
+}
+
 void csr_spawner_dismiss(void)
 {
-    if (sp.fd >= 0) {
-        close(sp.fd);
-        sp.fd = -1;
-    }
+    if (!sp.live)
+        return;
+    sp.live = 0;
+    /* EOF for whichever of the two waits for a plan; our end stays open for the report (csr_spawner_reap). */
+    if (sp.fd >= 0)
+        shutdown(sp.fd, SHUT_WR);
 }
 
 int csr_spawner_claim(uint64_t types)
 {
-    if (sp.fd < 0)
+    if (!sp.live)
         return 0;
-    if (types == sp.types)
+    /* Exactly its namespaces new (a cgroup namespace aside: the init makes it once in its cgroups). */
+    if ((types & ~(uint64_t)CLONE_NEWCGROUP) == sp.types)
         return 1;
     csr_spawner_dismiss();
     return 0;
@@ -199,23 +310,26 @@ int csr_spawner_claim(uint64_t types)
 
 int csr_spawner_ready(void)
 {
-    return sp.fd >= 0;
+    return sp.live;
 }
 
-int csr_spawner_usable(const struct csr_plan *plan)
+int csr_spawner_usable(const struct csr_plan *plan, uint64_t clone_ns)
 {
     const char *p = (const char *)plan;
-    return sp.fd >= 0 && !atomic_load(&sp.spilled) && p >= sp.shared && p < sp.shared + SHARED_SIZE &&
-           plan->n_cgroup_join_fds <= MAX_JOIN_FDS;
+    if (!sp.live || atomic_load(&sp.spilled) || p < sp.shared || p >= sp.shared + SHARED_SIZE ||
+        plan->n_cgroup_join_fds > MAX_JOIN_FDS || clone_ns != sp.types)
+        return 0;
+    /* Normally there long since: the helper started ~1.5 ms before, with the process. */
+    read_report(1);
+    return sp.init >= 0;
 }
 
-pid_t csr_spawner_request(const struct csr_plan *plan, int sync_end, uint64_t clone_ns, uint64_t new_ns,
-                          uint64_t join_ns)
+pid_t csr_spawner_request(const struct csr_plan *plan, int sync_end, uint64_t new_ns, uint64_t join_ns,
+                          int *relayed)
 {
     struct request r;
     memset(&r, 0, sizeof r);
     r.plan = plan;
-    r.clone_ns = clone_ns;
     r.new_ns = new_ns;
     r.join_ns = join_ns;
     int fds[MAX_REQUEST_FDS], k = 0;
@@ -237,29 +351,46 @@ pid_t csr_spawner_request(const struct csr_plan *plan, int sync_end, uint64_t cl
         for (int i = 0; i < r.n_join_fds; i++)
             fds[k++] = plan->cgroup_join_fds[i];
     }
-    int sent = csr_send_fds(sp.fd, fds, k, &r, sizeof r) == 0;
-    /* One request per helper: it clones and exits, or (on a failed send) it is gone already. */
+    /* One request per helper. On a failed send (gone already) the caller clones; we reap what is left. */
+    sp.taken = csr_send_fds(sp.fd, fds, k, &r, sizeof r) == 0;
     csr_spawner_dismiss();
-    return sent ? sp.pid : -1;
+    /* The init cloned ahead is our direct child; one cloned now reports its pid as an intermediate does. */
+    *relayed = sp.init == 0;
+    return !sp.taken ? -1 : sp.init > 0 ? sp.init : sp.pid;
 }
 
 void csr_spawner_reap(int wait)
 {
-    if (sp.pid <= 0)
-        return;
     pid_t r;
-    do
-        r = waitpid(sp.pid, NULL, wait ? 0 : WNOHANG);
-    while (r < 0 && errno == EINTR);
-    if (r != 0)
-        sp.pid = 0; /* reaped, or not ours to reap any more (ECHILD) */
+    if (sp.pid > 0) {
+        do
+            r = waitpid(sp.pid, NULL, wait ? 0 : WNOHANG);
+        while (r < 0 && errno == EINTR);
+        if (r != 0)
+            sp.pid = 0; /* reaped, or not ours to reap any more (ECHILD) */
+    }
+    /* The helper reports before it exits: once it is reaped, its report is there or never comes. */
+    if (sp.pid == 0)
+        read_report(0);
+    if (!sp.taken && !sp.live && sp.init > 0) {
+        do
+            r = waitpid(sp.init, NULL, wait ? 0 : WNOHANG);
+        while (r < 0 && errno == EINTR);
+        if (r != 0)
+            sp.init = -1;
+    }
+    if (sp.pid == 0 && (sp.taken || sp.init <= 0) && sp.fd >= 0) {
+        close(sp.fd);
+        sp.fd = -1;
+    }
 }
 
 void csr_spawner_kill(void)
 {
     csr_spawner_dismiss();
-    if (sp.pid > 0) {
-        kill(sp.pid, SIGKILL);
-        csr_spawner_reap(1);
-    }
+    /* The helper never blocks before its report; after it, only for a plan, and it has EOF now. */
+    read_report(1);
+    if (!sp.taken && sp.init > 0)
+        kill(sp.init, SIGKILL);
+    csr_spawner_reap(1);
 }

@@ -418,7 +418,7 @@ public static class Program
             sb.AppendLine();
             sb.AppendLine(inv, $"A traced run took {phases.TracedTotalMs:0.00} ms (median, spawn to wait4: the phases plus csrun's exit and " +
                                $"the trace's own output); {phases.MedianAllocatedBytes / 1024.0:0} kB allocated on the managed heap; the " +
-                               $"network/ipc namespaces came from start-up in {phases.FromStartUp} of {phases.Runs} runs.");
+                               $"namespaces came from start-up in {phases.FromStartUp} of {phases.Runs} runs.");
         }
         foreach (var n in notes) { sb.AppendLine(); sb.AppendLine($"Note: {n}"); }
         sb.AppendLine();

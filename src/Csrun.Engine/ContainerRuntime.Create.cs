@@ -202,7 +202,7 @@ public sealed partial class ContainerRuntime
                 spawned = true;
                 PhaseTimer.Mark("spawn");
             }
-            if (child.Spawner != 0) PhaseTimer.Note("init cloned by the start-up's spawner");
+            if (child.Spawner != 0) PhaseTimer.Note(child.Spawner == 2 ? "init cloned by the start-up's spawner ahead of the plan" : "init cloned by the start-up's spawner");
             record.Pid = child.Pid;
             ProcInfo.TryReadStat(child.Pid, out _, out ulong start);
             record.PidStartTime = start;

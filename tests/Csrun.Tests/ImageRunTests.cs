@@ -58,6 +58,20 @@ public sealed class ImageRunTests : IDisposable
     }
 
     [Fact]
+    public void AnInitClonedAheadSeesTheRootfsMountedAfterIt()
+    {
+        // Without a cgroup2 mount the start-up's spawner clones the init before csrun mounts the image's rootfs
+        // (native/spawner.c): the init makes its mount namespace only once it has the plan, so it sees it.
+        Import("layered");
+        string id = _sb.NewId("img");
+        var r = _sb.CsrunWithoutCgroup2("run", "--image-root", _store, "--rm", "--name", id, "--image", "layered");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("note init cloned by the start-up's spawner ahead of the plan", r.Stderr);
+        Assert.Equal("hello from /srv/www as app", r.Stdout.Trim());
+        AssertReleased(id);
+    }
+
+    [Fact]
     public void RunOptionsOverrideTheImage()
     {
         Import("layered");

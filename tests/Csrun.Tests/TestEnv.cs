@@ -113,6 +113,22 @@ public sealed class Sandbox : IDisposable
     public ProcResult CsrunTraced(params string[] args) =>
         Run("env", ["CSRUN_TRACE_PHASES=1", TestEnv.CsrunBinary, "--root", Root, .. args], TimeSpan.FromSeconds(60));
 
+    /// <summary>
+    /// csrun, phase-traced, as on a host without a cgroup2 hierarchy: in a private mount namespace where the host's
+    /// cgroup2 mount (a hybrid host's /sys/fs/cgroup/unified) is unmounted, so that the container gets v1 cgroups only
+    /// and the start-up's spawner clones the init ahead of the plan (native/spawner.c). A host with no cgroup2 mount
+    /// is that already; a pure cgroup v2 host cannot be made one, and the call fails saying so.
+    /// </summary>
+    public ProcResult CsrunWithoutCgroup2(params string[] args)
+    {
+        string[] v2 = File.ReadLines("/proc/self/mountinfo").Select(l => l.Split(' '))
+            .Where(f => Array.IndexOf(f, "-") is int sep && sep > 0 && sep + 1 < f.Length && f[sep + 1] == "cgroup2").Select(f => f[4]).ToArray();
+        Assert.True(!v2.Contains("/sys/fs/cgroup"), "this test needs v1 cgroup hierarchies: the host's cgroup2 filesystem is /sys/fs/cgroup itself");
+        string umount = string.Concat(v2.Select(m => $"umount {m} && "));
+        return Run("unshare", ["-m", "--propagation", "private", "sh", "-c", umount + "exec env CSRUN_TRACE_PHASES=1 \"$@\"", "sh",
+            TestEnv.CsrunBinary, "--root", Root, .. args], TimeSpan.FromSeconds(60));
+    }
+
     /// <summary>`csrun run` of a bundle whose process prints something; returns its result.</summary>
     public ProcResult RunContainer(string bundle, string? id = null) => Csrun("run", "--bundle", bundle, id ?? NewId());
 

@@ -22,13 +22,14 @@ internal sealed class PreparedNamespaces : IDisposable
     /// does not take are discarded here.</summary>
     public static PreparedNamespaces? Start(Oci.Spec spec)
     {
+        // Every kind the spec wants new: the start-up's spawner is claimed only for exactly its own.
         ulong types = 0;
         var nss = spec.Linux?.Namespaces;
         if (nss is not null && !nss.Exists(n => n.Type == "user"))
             foreach (var n in nss)
-                if (string.IsNullOrEmpty(n.Path) && SpecValidator.NamespaceTypes.TryGetValue(n.Type, out ulong t)) types |= t & Kinds;
+                if (string.IsNullOrEmpty(n.Path) && SpecValidator.NamespaceTypes.TryGetValue(n.Type, out ulong t)) types |= t;
         nint prep = NativeMethods.NsPrepClaim(types, out int fromStartup);
-        if (fromStartup != 0) PhaseTimer.Note("network/ipc namespaces made at start-up");
+        if (fromStartup != 0) PhaseTimer.Note("namespaces made at start-up");
         return prep == 0 ? null : new PreparedNamespaces(prep);
     }
 

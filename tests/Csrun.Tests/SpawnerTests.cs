@@ -1,0 +1,128 @@
+using System.Text.Json;
+using Csrun.Oci;
+
+namespace Csrun.Tests;
+
+/// <summary>
+/// native/spawner.c where the container gets v1 cgroups only: the start-up's spawner clones the init ahead of the
+/// plan, and the init waits for it (on this hybrid host, in a mount namespace without the cgroup2 mount:
+/// <see cref="Sandbox.CsrunWithoutCgroup2"/>). With a cgroup2 mount the spawner clones the init at the request,
+/// into its v2 cgroup: NamespaceAndMountTests and every other container test run that way here.
+/// </summary>
+public class SpawnerTests
+{
+    private const string Ahead = "note init cloned by the start-up's spawner ahead of the plan";
+
+    [Fact]
+    public void The_init_cloned_ahead_runs_as_any_other()
+    {
+        // pid 1 of its own pid namespace, its own network namespace with lo up, the caller's CPUs and policy, and
+        // the exit status passed on; nothing left behind.
+        using var sb = new Sandbox();
+        string id = sb.NewId();
+        var r = sb.CsrunWithoutCgroup2("run", "--bundle", sb.Bundle(null, "sh", "-c",
+            "echo $$; hostname; ls /sys/class/net; cat /sys/class/net/lo/flags; cut -d' ' -f41 /proc/self/stat; exit 5"), id);
+        Assert.True(r.ExitCode == 5, r.ToString());
+        Assert.Contains(Ahead, r.Stderr);
+        Assert.Equal(["1", "csrun", "lo", "0x9", "0"], r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Leaks.AssertNothingLeft(sb, id);
+    }
+
+    [Fact]
+    public void The_init_cloned_ahead_is_in_the_containers_cgroups_and_namespaces()
+    {
+        // Born outside them, it is placed in every v1 hierarchy's cgroup (by its own write of the tasks files), and
+        // the namespaces of runc's default spec are all new: none is csrun's.
+        using var sb = new Sandbox();
+        string id = sb.NewId();
+        var r = sb.CsrunWithoutCgroup2("run", "-d", "--bundle", sb.Bundle(null, "sleep", "60"), id);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains(Ahead, r.Stderr);
+        try
+        {
+            int pid = JsonDocument.Parse(sb.Csrun("state", id).Stdout).RootElement.GetProperty("pid").GetInt32();
+            var v1 = File.ReadAllLines($"/proc/{pid}/cgroup").Where(l => !l.StartsWith("0::", StringComparison.Ordinal)).ToList();
+            Assert.NotEmpty(v1);
+            Assert.All(v1, l => Assert.EndsWith("/csrun/" + id, l));
+            foreach (string ns in (string[])["pid", "net", "ipc", "uts", "mnt", "cgroup"])
+                Assert.NotEqual(new FileInfo($"/proc/self/ns/{ns}").LinkTarget, new FileInfo($"/proc/{pid}/ns/{ns}").LinkTarget);
+        }
+        finally
+        {
+            sb.Csrun("delete", "--force", id);
+        }
+        Leaks.AssertNothingLeft(sb, id);
+    }
+
+    [Fact]
+    public void Create_and_start_with_the_init_cloned_ahead()
+    {
+        using var sb = new Sandbox();
+        string id = sb.NewId();
+        string log = Path.Combine(sb.Dir, "out");
+        string bundle = sb.Bundle(s => s.Mounts!.Add(new Mount { Destination = "/out", Type = "bind", Source = sb.Dir, Options = ["rbind", "rw"] }),
+            "sh", "-c", "echo started as $$ > /out/out");
+        var c = sb.CsrunWithoutCgroup2("create", "--bundle", bundle, id);
+        Assert.True(c.ExitCode == 0, c.ToString());
+        Assert.Contains(Ahead, c.Stderr);
+        Assert.False(File.Exists(log), "the process ran before start");
+        var s = sb.Csrun("start", id);
+        Assert.True(s.ExitCode == 0, s.ToString());
+        for (int i = 0; i < 100 && !File.Exists(log); i++) Thread.Sleep(50);
+        Assert.Equal("started as 1", File.ReadAllText(log).Trim());
+        Assert.Equal(0, sb.Csrun("delete", "--force", id).ExitCode);
+        Leaks.AssertNothingLeft(sb, id);
+    }
+
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    public void Once_the_container_runs_its_init_is_csruns_only_child(bool withoutCgroup2, bool dismissed)
+    {
+        // A poststart hook (csrun's child, once the container runs) lists csrun's other children: only the init.
+        // The helper is reaped, and so is an init cloned ahead that was never handed a plan: with the host's ipc
+        // namespace the spec does not want what the spawner made, it is dismissed and csrun clones the init.
+        using var sb = new Sandbox();
+        string log = Path.Combine(sb.Dir, "children.log");
+        string hook = Path.Combine(sb.Dir, "children.sh");
+        File.WriteAllText(hook, "#!/bin/sh\npid=$(sed 's/.*\"pid\": *\\([0-9]*\\).*/\\1/')\necho \"init $pid\" > " + log + "\n" +
+            "for s in /proc/[0-9]*/status; do p=${s#/proc/}; p=${p%/status}; [ \"$p\" = $$ ] && continue; " +
+            "[ \"$(sed -n 's/^PPid:[[:space:]]*//p' $s 2>/dev/null)\" = \"$PPID\" ] && echo \"child $p $(sed -n 's/^State:[[:space:]]*//p' $s)\" >> " + log + "; done\n");
+        File.SetUnixFileMode(hook, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        string bundle = sb.Bundle(s =>
+        {
+            s.Hooks = new Hooks { Poststart = [new Hook { Path = hook }] };
+            if (dismissed) s.Linux!.Namespaces!.RemoveAll(n => n.Type == "ipc");
+        }, "sleep", "1");
+        string id = sb.NewId();
+        string[] args = ["run", "--bundle", bundle, id];
+        var r = withoutCgroup2 ? sb.CsrunWithoutCgroup2(args) : sb.CsrunTraced(args);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        if (dismissed) Assert.DoesNotContain("spawner", r.Stderr);
+        else Assert.Contains(withoutCgroup2 ? Ahead : "note init cloned by the start-up's spawner\n", r.Stderr);
+        string[] lines = File.ReadAllLines(log);
+        string init = lines[0]["init ".Length..];
+        Assert.True(lines.Length == 2 && lines[1].StartsWith($"child {init} S", StringComparison.Ordinal),
+            $"csrun's children other than the hook, the init being {init}:\n{string.Join('\n', lines[1..])}");
+        Leaks.AssertNothingLeft(sb, id);
+    }
+
+    [Fact]
+    public void A_plan_too_big_for_the_shared_memory_dismisses_the_init_cloned_ahead()
+    {
+        // As in NamespaceAndMountTests with a cgroup2 mount: csrun clones the init itself, in new namespaces of
+        // the clone's own.
+        using var sb = new Sandbox();
+        string id = sb.NewId();
+        var r = sb.CsrunWithoutCgroup2("run", "--bundle", sb.Bundle(s =>
+        {
+            s.Linux!.MaskedPaths = [.. Enumerable.Range(0, 40_000).Select(i => $"/not-there/{new string('m', 110)}/{i}")];
+        }, "sh", "-c", "echo $$; ls /sys/class/net; exit 3"), id);
+        Assert.True(r.ExitCode == 3, r.ToString());
+        Assert.DoesNotContain("spawner", r.Stderr);
+        Assert.Equal(["1", "lo"], r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Leaks.AssertNothingLeft(sb, id);
+    }
+}
