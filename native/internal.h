@@ -88,7 +88,8 @@ CSR_HIDDEN void csr_placed(const struct csr_placement *placement);
  *                              have.
  * csr_spawner_clone, csr_spawner_report and csr_spawner_init (spawn.c) are the helper's side: the clone of the
  * init (CLONE_PARENT; 0 in the child), its PID (or ERROR) message when cloned at the request, and the init's
- * setup once it has a plan (never returns). */
+ * setup once it has a plan (never returns; it first takes `affinity` as its CPU set when given one, and makes
+ * the namespaces `unshare_ns`). */
 CSR_HIDDEN int csr_spawner_start(uint64_t types);
 CSR_HIDDEN int csr_spawner_claim(uint64_t types);
 CSR_HIDDEN int csr_spawner_usable(const struct csr_plan *plan, uint64_t clone_ns);

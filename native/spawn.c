@@ -316,9 +316,6 @@ static void child_join_cgroups(struct csr_ctx *c)
     }
 }
 
-/* Set in the spawner's init: the caller's CPUs, which it takes back after its setup. */
-static const cpu_set_t *init_affinity;
-
 static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int parent_end, uint64_t new_ns,
                                  uint64_t join_ns, int late_unshare, int double_fork)
 {
@@ -468,8 +465,6 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
     }
 
     /* ---- phase 2: finish ---- */
-    if (init_affinity)
-        sched_setaffinity(0, sizeof *init_affinity, init_affinity);
     /* createContainer hooks: container namespaces, but still the runtime's root (before pivot). */
     if (csr_run_hooks(plan->create_container_hooks, plan->n_create_container_hooks, plan->state_buf,
                       c->state_len, &c->err) < 0)
@@ -581,7 +576,9 @@ _Noreturn void csr_spawner_init(const struct csr_plan *plan, int sync_fd, uint64
         send_msg(sync_fd, CSR_MSG_ERROR, 0, 0, 0, &e);
         _exit(1);
     }
-    init_affinity = affinity;
+    /* Born on the spawner's CPU: from here the scheduler places it, as any process of the caller's. */
+    if (affinity)
+        sched_setaffinity(0, sizeof *affinity, affinity);
     child_main(plan, sync_fd, -1, new_ns, join_ns, 0, 0);
 }
 

@@ -160,13 +160,15 @@ static _Noreturn void helper_main(int fd, pid_t parent, uint64_t types, const cp
             if (pid == 0) {
                 /* The init. Our parent is the caller (CLONE_PARENT); if it is gone already, we read EOF. */
                 prctl(PR_SET_PDEATHSIG, SIGKILL);
+                /* Born on our CPU: the caller's whole set back, before it sleeps (see csr_spawner_start). */
+                if (placed)
+                    sched_setaffinity(0, sizeof *all, all);
                 take_request(fd, &r, &plan, &sync_fd);
                 /* Born outside the container's cgroups: the caller places us in them all. */
                 if (plan.cgroup_fd >= 0)
                     close(plan.cgroup_fd);
                 plan.cgroup_fd = -1;
-                /* On the helper's CPU, beside the caller; its whole set is taken back after the setup. */
-                csr_spawner_init(&plan, sync_fd, r.new_ns, r.join_ns, placed ? all : NULL, types & CLONE_NEWNS);
+                csr_spawner_init(&plan, sync_fd, r.new_ns, r.join_ns, NULL, types & CLONE_NEWNS);
             }
             init = pid > 0 ? pid : -1;
         }
@@ -177,7 +179,7 @@ static _Noreturn void helper_main(int fd, pid_t parent, uint64_t types, const cp
         _exit(0);
     take_request(fd, &r, &plan, &sync_fd);
     /* The init, into its v2 cgroup and new pid namespace; it reports its pid (as an intermediate does) and
-     * takes the caller's whole CPU set back after its setup. */
+     * takes the caller's whole CPU set back first thing. */
     int in_cgroup = 0;
     pid_t pid = csr_spawner_clone(later, plan.cgroup_fd, &in_cgroup);
     if (pid == 0)
@@ -199,11 +201,11 @@ int csr_spawner_start(uint64_t types)
     /* The helper is pinned to another CPU than ours from the fork on: forked as SCHED_BATCH, which does not
      * preempt on wake-up, it cannot take this CPU first (unpinned it did in 77 of 100 starts, and the constructor
      * took ~0.8 ms instead of ~0.15), and it is moved before it ever runs; it makes itself SCHED_OTHER again
-     * first thing, so the init it clones is too. The init stays on its CPU for its setup, beside this thread's
-     * v1 cgroups, and takes our whole set back before anything of the container's runs (spawn.c). In A/B,
-     * 4-way rotations of 600 starts: the init pinned 0.95-0.96x, then the fork as SCHED_BATCH 0.93-0.94x (in an
-     * earlier round, before the init was pinned and before the helper brought the loopback up, the same fork
-     * measured 1.09x and 1.12x). */
+     * first thing, so the init it clones is too. The init takes our whole set back as it starts. Measured in
+     * A/B (alternating starts, in rotations with crun and runc too): the fork as SCHED_BATCH 0.93-0.94x (in an
+     * earlier round, with the init cloned at the request and the loopback brought up by the init, 1.09x); the
+     * init pinned for its setup, 0.95x after csrun alone but 1.06x in rotation with crun and runc; unpinned as
+     * it starts, with the init cloned ahead, 0.90-0.94x against this round's first build in either rotation. */
     cpu_set_t all;
     int here = sched_getcpu();
     int placed = here >= 0 && here < CPU_SETSIZE && sched_getaffinity(0, sizeof all, &all) == 0 &&

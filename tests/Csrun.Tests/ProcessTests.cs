@@ -24,9 +24,9 @@ public class ProcessTests
     [Fact]
     public void The_process_runs_on_the_callers_cpus_with_the_default_policy()
     {
-        // The spawner is forked SCHED_BATCH and placed on another CPU than csrun's, and the init does its setup
-        // there; the container's program must still get the caller's whole set and SCHED_OTHER (policy 0, field
-        // 41 of /proc/self/stat), under run and under create/start (whose init waits between the two).
+        // The spawner is forked SCHED_BATCH and placed on another CPU than csrun's, and clones the init there;
+        // the container's program must still get the caller's whole set and SCHED_OTHER (policy 0, field 41 of
+        // /proc/self/stat), under run and under create/start (whose init waits between the two).
         string mine = File.ReadLines("/proc/self/status").First(l => l.StartsWith("Cpus_allowed_list:")) + "\n0";
         int cpus = Environment.ProcessorCount;
         Assert.True(cpus >= 2, $"this test needs at least 2 CPUs to tell one from the caller's set; this machine has {cpus}");

@@ -16,15 +16,17 @@ public class SpawnerTests
     [Fact]
     public void The_init_cloned_ahead_runs_as_any_other()
     {
-        // pid 1 of its own pid namespace, its own network namespace with lo up, the caller's CPUs and policy, and
-        // the exit status passed on; nothing left behind.
+        // pid 1 of its own pid namespace, its own network namespace with lo up, the caller's CPUs and policy (the
+        // spawner is SCHED_BATCH at its fork and pinned to one CPU), and the exit status passed on; nothing left.
+        string cpus = File.ReadLines("/proc/self/status").First(l => l.StartsWith("Cpus_allowed_list:"));
         using var sb = new Sandbox();
         string id = sb.NewId();
         var r = sb.CsrunWithoutCgroup2("run", "--bundle", sb.Bundle(null, "sh", "-c",
-            "echo $$; hostname; ls /sys/class/net; cat /sys/class/net/lo/flags; cut -d' ' -f41 /proc/self/stat; exit 5"), id);
+            "echo $$; hostname; ls /sys/class/net; cat /sys/class/net/lo/flags; cut -d' ' -f41 /proc/self/stat; " +
+            "grep ^Cpus_allowed_list: /proc/self/status; exit 5"), id);
         Assert.True(r.ExitCode == 5, r.ToString());
         Assert.Contains(Ahead, r.Stderr);
-        Assert.Equal(["1", "csrun", "lo", "0x9", "0"], r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal(["1", "csrun", "lo", "0x9", "0", cpus], r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Leaks.AssertNothingLeft(sb, id);
     }
 
