@@ -110,21 +110,4 @@ public class SpawnerTests
             $"csrun's children other than the hook, the init being {init}:\n{string.Join('\n', lines[1..])}");
         Leaks.AssertNothingLeft(sb, id);
     }
-
-    [Fact]
-    public void A_plan_too_big_for_the_shared_memory_dismisses_the_init_cloned_ahead()
-    {
-        // As in NamespaceAndMountTests with a cgroup2 mount: csrun clones the init itself, in new namespaces of
-        // the clone's own.
-        using var sb = new Sandbox();
-        string id = sb.NewId();
-        var r = sb.CsrunWithoutCgroup2("run", "--bundle", sb.Bundle(s =>
-        {
-            s.Linux!.MaskedPaths = [.. Enumerable.Range(0, 40_000).Select(i => $"/not-there/{new string('m', 110)}/{i}")];
-        }, "sh", "-c", "echo $$; ls /sys/class/net; exit 3"), id);
-        Assert.True(r.ExitCode == 3, r.ToString());
-        Assert.DoesNotContain("spawner", r.Stderr);
-        Assert.Equal(["1", "lo"], r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
-        Leaks.AssertNothingLeft(sb, id);
-    }
 }
