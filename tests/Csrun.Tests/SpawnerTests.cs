@@ -77,6 +77,24 @@ public class SpawnerTests
     }
 
     [Theory]
+    [InlineData("bad config")]
+    [InlineData("no such program")]
+    public void A_failed_start_leaves_no_init_cloned_ahead_behind(string failure)
+    {
+        // csrun fails before it hands over a plan (a namespace type it does not know), or after (the program is
+        // not in the rootfs): either way the init cloned at start-up goes with it, and nothing else is left.
+        using var sb = new Sandbox();
+        string id = sb.NewId();
+        string bundle = failure == "bad config"
+            ? sb.Bundle(s => s.Linux!.Namespaces!.Add(new LinuxNamespace { Type = "bogus" }))
+            : sb.Bundle(null, "/no/such/program");
+        var r = sb.CsrunWithoutCgroup2("run", "--bundle", bundle, id);
+        Assert.True(r.ExitCode != 0, r.ToString());
+        Assert.Contains(failure == "bad config" ? "bogus" : "/no/such/program", r.Stderr);
+        Leaks.AssertNothingLeft(sb, id);
+    }
+
+    [Theory]
     [InlineData(false, false)]
     [InlineData(false, true)]
     [InlineData(true, false)]
