@@ -50,12 +50,14 @@ public class NamespaceAndMountTests
     public void A_new_network_namespace_has_its_loopback_up(bool hostIpc)
     {
         // As runc and crun leave it: lo up with 127.0.0.1, so that a server and a client in the container can
-        // talk over it with no network configured. The client retries while the listener starts. With the
-        // default namespaces the start-up's spawner makes the network namespace and brings lo up; without an
-        // ipc namespace of its own the spawner is dismissed and the init brings it up.
+        // talk over it with no network configured. The client retries while the listener starts; the listener
+        // hands the connection to a `cat` that reads it to the client's close (a plain `nc -l` with stdin at EOF
+        // may exit before it has read what came: seen once under load). With the default namespaces the
+        // start-up's spawner makes the network namespace and brings lo up; without an ipc namespace of its own
+        // the spawner is dismissed and the init brings it up.
         using var sb = new Sandbox();
         var r = sb.RunContainer(sb.Bundle(s => { if (hostIpc) s.Linux!.Namespaces!.RemoveAll(n => n.Type == "ipc"); }, "sh", "-c",
-            "nc -l -p 5000 > /tmp/got & l=$!; ok=0; " +
+            "nc -l -p 5000 -e sh -c 'cat > /tmp/got' & l=$!; ok=0; " +
             "for i in 1 2 3 4 5 6 7 8 9 10; do if echo hello-over-lo | nc -w 2 127.0.0.1 5000; then ok=1; break; fi; sleep 0.2; done; " +
             "if [ $ok = 1 ]; then wait $l; else kill $l; fi; " +
             "echo got=$(cat /tmp/got); cat /sys/class/net/lo/flags; ip -o -4 addr show lo"));
