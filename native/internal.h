@@ -83,9 +83,9 @@ CSR_HIDDEN void csr_placed(const struct csr_placement *placement);
  *   csr_spawner_request(...)   sends the plan: the pid of the init cloned ahead (our direct child), or
  *                              with *relayed the helper's (the init's follows on the sync channel in a PID
  *                              message from it), or -1 when it could not be sent;
- *   csr_spawner_dismiss()      gives a waiting init EOF, csr_spawner_reap(wait) reaps the helper and an init
- *                              that took no plan once they have exited, csr_spawner_kill() makes sure they
- *                              have.
+ *   csr_spawner_dismiss()      gives what waits for a plan EOF, csr_spawner_reap(wait) reaps the helper and
+ *                              an init that took no plan once they have exited, csr_spawner_kill() makes sure
+ *                              they have.
  * csr_spawner_clone, csr_spawner_report and csr_spawner_init (spawn.c) are the helper's side: the clone of the
  * init (CLONE_PARENT; 0 in the child), its PID (or ERROR) message when cloned at the request, and the init's
  * setup once it has a plan (never returns; it first takes `affinity` as its CPU set when given one, and makes

@@ -153,8 +153,8 @@ static void discard(struct csr_nsprep *p)
 
 struct csr_nsprep *csr_nsprep_claim(uint64_t types, int *from_startup)
 {
-    /* The start-up's spawner made them (and the uts, mount and pid namespaces) for the init it cloned, which
-     * is in them: no fds, no thread. */
+    /* The start-up's spawner made them (and the uts namespace) in itself, and its init, in new pid and mount
+     * namespaces, inherits them: no fds, no thread. */
     if (csr_spawner_claim(types)) {
         *from_startup = 1;
         return NULL;

@@ -2,13 +2,14 @@
  * The namespaces of `csrun run` and `csrun create`, and their init, started before .NET starts.
  *
  * The runtime's own start-up (loading, GC and type initialisation: about 2 ms here) runs on one core; the
- * spawner (spawner.c), forked here while the process is still small, makes the network, ipc, uts and mount
- * namespaces on the other from the first instant and clones the init into a new pid namespace from its small
- * address space, where it waits for the plan. This constructor runs before main when the command line names
- * one of the two commands; the engine hands the plan to that init (csr_nsprep_claim, csr_spawn) if the spec
- * wants exactly those new namespaces (a cgroup namespace aside) and no user namespace, and dismisses it
- * otherwise (it exits). Either way nothing outlives the process: helper and init die with it
- * (PR_SET_PDEATHSIG), and the namespaces with them unless the init became the container's.
+ * spawner (spawner.c), forked here while the process is still small, makes the network, ipc and uts
+ * namespaces on the other from the first instant and clones the init into new pid and mount namespaces from
+ * its small address space (ahead of the plan where the container gets v1 cgroups only, else at the request).
+ * This constructor runs before main when the command line names one of the two commands; the engine hands
+ * the plan over (csr_nsprep_claim, csr_spawn) if the spec wants exactly those five namespaces new (a cgroup
+ * namespace aside) and no user namespace, and dismisses the spawner otherwise (what waits for a plan exits).
+ * Either way nothing outlives the process: helper and init die with it (PR_SET_PDEATHSIG), and the
+ * namespaces with them unless the init became the container's.
  *
  * Linked only into the csrun executable (the csproj asks for csr_nsprep_early_start); the shared library
  * that csrund loads has no constructor, and there csr_nsprep_claim always starts a thread of its own.

@@ -70,7 +70,8 @@ public class SpawnerTests
         Assert.False(File.Exists(log), "the process ran before start");
         var s = sb.Csrun("start", id);
         Assert.True(s.ExitCode == 0, s.ToString());
-        for (int i = 0; i < 100 && !File.Exists(log); i++) Thread.Sleep(50);
+        // Until the line is whole: the shell's redirection makes the file before echo writes it.
+        for (int i = 0; i < 100 && !(File.Exists(log) && File.ReadAllText(log).EndsWith('\n')); i++) Thread.Sleep(50);
         Assert.Equal("started as 1", File.ReadAllText(log).Trim());
         Assert.Equal(0, sb.Csrun("delete", "--force", id).ExitCode);
         Leaks.AssertNothingLeft(sb, id);

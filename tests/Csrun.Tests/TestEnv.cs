@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using Csrun.Cgroups;
 using Csrun.Engine.Specs;
 using Csrun.Oci;
 
@@ -121,10 +122,11 @@ public sealed class Sandbox : IDisposable
     /// </summary>
     public ProcResult CsrunWithoutCgroup2(params string[] args)
     {
-        string[] v2 = File.ReadLines("/proc/self/mountinfo").Select(l => l.Split(' '))
-            .Where(f => Array.IndexOf(f, "-") is int sep && sep > 0 && sep + 1 < f.Length && f[sep + 1] == "cgroup2").Select(f => f[4]).ToArray();
-        Assert.True(!v2.Contains("/sys/fs/cgroup"), "this test needs v1 cgroup hierarchies: the host's cgroup2 filesystem is /sys/fs/cgroup itself");
-        string umount = string.Concat(v2.Select(m => $"umount {m} && "));
+        // The same reading of mountinfo that gives csrun its cgroup layout.
+        var layout = CgroupLayout.Detect();
+        Assert.True(layout.Mode != CgroupMode.Unified,
+            $"this test needs v1 cgroup hierarchies: the host's only cgroup filesystem is cgroup2 at {layout.UnifiedMount}");
+        string umount = layout.UnifiedMount is { } m ? $"umount {m} && " : "";
         return Run("unshare", ["-m", "--propagation", "private", "sh", "-c", umount + "exec env CSRUN_TRACE_PHASES=1 \"$@\"", "sh",
             TestEnv.CsrunBinary, "--root", Root, .. args], TimeSpan.FromSeconds(60));
     }
