@@ -88,8 +88,9 @@ CSR_HIDDEN void csr_placed(const struct csr_placement *placement);
  *                              they have.
  * csr_spawner_clone, csr_spawner_report and csr_spawner_init (spawn.c) are the helper's side: the clone of the
  * init (CLONE_PARENT; 0 in the child), its PID (or ERROR) message when cloned at the request, and the init's
- * setup once it has a plan (never returns; it first takes `affinity` as its CPU set when given one, and makes
- * the namespaces `unshare_ns`). */
+ * setup once it has a plan (never returns; it first takes `affinity` as its CPU set when given one, rejoins the
+ * mount namespace `rejoin_mntns` when it is an fd, and makes the namespaces `unshare_ns`; `root_slave`: its
+ * mount namespace was made ahead and "/" made a recursive slave). */
 CSR_HIDDEN int csr_spawner_start(uint64_t types);
 CSR_HIDDEN int csr_spawner_claim(uint64_t types);
 CSR_HIDDEN int csr_spawner_usable(const struct csr_plan *plan, uint64_t clone_ns);
@@ -101,7 +102,8 @@ CSR_HIDDEN void csr_spawner_kill(void);
 CSR_HIDDEN pid_t csr_spawner_clone(uint64_t clone_ns, int cgroup_fd, int *in_cgroup);
 CSR_HIDDEN void csr_spawner_report(int sync_fd, pid_t pid, int in_cgroup);
 CSR_HIDDEN _Noreturn void csr_spawner_init(const struct csr_plan *plan, int sync_fd, uint64_t new_ns, uint64_t join_ns,
-                                           const cpu_set_t *affinity, uint64_t unshare_ns);
+                                           const cpu_set_t *affinity, uint64_t unshare_ns, int rejoin_mntns,
+                                           int root_slave);
 
 /* nsprep.c's thread, started without looking for the start-up's, and the start-up's own (set by
  * nsprep_early.c in the csrun executable when the spawner could not start, taken by csr_nsprep_claim). */
@@ -152,6 +154,8 @@ struct csr_ctx {
     int has_utsns;        /* new or joined UTS namespace */
     int root_fd;          /* O_PATH fd of the rootfs after its self-bind, -1 before */
     int mounts_done;      /* plan mounts made so far (csr_setup_rootfs may run in two steps) */
+    int root_slave;       /* "/" is a recursive slave already: the mount namespace was made ahead (spawner.c) */
+    int devices_done;     /* the devices were made before the resume (csr_devices_early) */
 #define CSR_EARLY_CGROUP_FDS 16
     int cgroup_fds[CSR_EARLY_CGROUP_FDS]; /* late-joined cgroups' tasks files opened before the resume, or -1 */
     int fifo_fd;          /* O_PATH fd of the exec fifo, -1 when none */
@@ -179,6 +183,9 @@ CSR_HIDDEN int csr_resolve_in_root(int root_fd, const char *path, enum csr_creat
 CSR_HIDDEN int csr_setup_rootfs(struct csr_ctx *c, int before_cgroups);
 CSR_HIDDEN int csr_pivot_root(struct csr_ctx *c);        /* pivot_root / move+chroot / chroot */
 CSR_HIDDEN int csr_finalize_rootfs(struct csr_ctx *c);   /* readonly, masked, ro root */
+/* Whether the devices may be made right after the mounts that precede the first cgroup mount: every plan
+ * mount is done, or the one left is that cgroup mount and no device lies under it. */
+CSR_HIDDEN int csr_devices_early(const struct csr_ctx *c);
 
 /* ---- devices.c ---------------------------------------------------------------------------- */
 

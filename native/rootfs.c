@@ -664,7 +664,7 @@ int csr_setup_rootfs(struct csr_ctx *c, int before_cgroups)
         /* Stop our mounts from propagating to the host (and host mounts from appearing, unless the spec
          * asks for another propagation). */
         unsigned long prop = p->rootfs_propagation ? (unsigned long)p->rootfs_propagation : MS_SLAVE | MS_REC;
-        if (mount(NULL, "/", NULL, prop, NULL) < 0) {
+        if (!(c->root_slave && prop == (MS_SLAVE | MS_REC)) && mount(NULL, "/", NULL, prop, NULL) < 0) {
             csr_err(e, errno, "set propagation of / for rootfs", NULL);
             return -1;
         }
@@ -690,6 +690,27 @@ int csr_setup_rootfs(struct csr_ctx *c, int before_cgroups)
             return -1;
     }
     return 0;
+}
+
+int csr_devices_early(const struct csr_ctx *c)
+{
+    const struct csr_plan *p = c->plan;
+    if (c->mounts_done == p->n_mounts)
+        return 1;
+    if (c->mounts_done != p->n_mounts - 1)
+        return 0;
+    const char *dest = p->mounts[c->mounts_done].destination;
+    size_t n = dest ? strlen(dest) : 0;
+    while (n > 1 && dest[n - 1] == '/')
+        n--;
+    if (n <= 1)
+        return 0;
+    for (int i = 0; i < p->n_devices; i++) {
+        const char *d = p->devices[i].path;
+        if (d && !strncmp(d, dest, n) && (d[n] == '/' || d[n] == '\0'))
+            return 0;
+    }
+    return 1;
 }
 
 /* The rootfs was bound from a parent we made private, so it starts private: an explicit

@@ -316,6 +316,9 @@ static void child_join_cgroups(struct csr_ctx *c)
     }
 }
 
+/* Set by csr_spawner_init: the init made its mount namespace ahead, "/" a recursive slave already. */
+static int spawner_root_slave;
+
 static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int parent_end, uint64_t new_ns,
                                  uint64_t join_ns, int late_unshare, int double_fork)
 {
@@ -327,6 +330,7 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
     c->plan = plan;
     c->sync_fd = sync_fd;
     c->root_fd = -1;
+    c->root_slave = spawner_root_slave;
     c->fifo_fd = -1;
     for (int i = 0; i < CSR_EARLY_CGROUP_FDS; i++)
         c->cgroup_fds[i] = -1;
@@ -431,6 +435,13 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
     if (early) {
         if (csr_setup_network(c) < 0 || csr_set_uts_and_sysctls(c) < 0 || csr_setup_rootfs(c, 1) < 0)
             csr_child_fail(c);
+        /* runc's default spec ends with the cgroup mount: the devices that follow it need neither it nor the
+         * cgroups, so they are made now, beside the caller's cgroup setup, instead of after the resume. */
+        if (csr_devices_early(c)) {
+            if (csr_setup_devices(c) < 0)
+                csr_child_fail(c);
+            c->devices_done = 1;
+        }
         child_open_cgroups_early(c);
     }
     int phases = child_wait_resume(c, CSR_PHASE_MOUNTS);
@@ -456,7 +467,7 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
     if (!early && (csr_setup_network(c) < 0 || csr_set_uts_and_sysctls(c) < 0))
         csr_child_fail(c);
     if (c->has_mntns && !plan->exec_mode) {
-        if (csr_setup_rootfs(c, 0) < 0 || csr_setup_devices(c) < 0)
+        if (csr_setup_rootfs(c, 0) < 0 || (!c->devices_done && csr_setup_devices(c) < 0))
             csr_child_fail(c);
     }
     if (phases != CSR_PHASE_ALL) {
@@ -567,8 +578,20 @@ void csr_spawner_report(int sync_fd, pid_t pid, int in_cgroup)
 }
 
 _Noreturn void csr_spawner_init(const struct csr_plan *plan, int sync_fd, uint64_t new_ns, uint64_t join_ns,
-                                const cpu_set_t *affinity, uint64_t unshare_ns)
+                                const cpu_set_t *affinity, uint64_t unshare_ns, int rejoin_mntns, int root_slave)
 {
+    /* A mount namespace made ahead from a table that changed since: back to the host's, to copy it anew. */
+    if (rejoin_mntns >= 0) {
+        int r = setns(rejoin_mntns, CLONE_NEWNS);
+        int err = errno;
+        close(rejoin_mntns);
+        if (r < 0) {
+            struct csr_error e;
+            csr_err(&e, err, "rejoin the host's mount namespace", NULL);
+            send_msg(sync_fd, CSR_MSG_ERROR, 0, 0, 0, &e);
+            _exit(1);
+        }
+    }
     /* A namespace that had to wait for the plan: made now, as the clone would have made it. */
     if (unshare_ns && unshare((int)unshare_ns) < 0) {
         struct csr_error e;
@@ -576,6 +599,7 @@ _Noreturn void csr_spawner_init(const struct csr_plan *plan, int sync_fd, uint64
         send_msg(sync_fd, CSR_MSG_ERROR, 0, 0, 0, &e);
         _exit(1);
     }
+    spawner_root_slave = root_slave;
     /* Born on the spawner's CPU: from here the scheduler places it, as any process of the caller's. */
     if (affinity)
         sched_setaffinity(0, sizeof *affinity, affinity);

@@ -36,6 +36,9 @@
  * error for the container: the caller then clones as without a spawner.
  */
 #include "internal.h"
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/mount.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -128,6 +131,30 @@ static int cgroup2_mounted(void)
     return n < 0 || len == sizeof buf - 1 || strstr(buf, " - cgroup2 ") != NULL;
 }
 
+/* The init's mount namespace, made while the caller's .NET starts: a copy of the host's table as it is now, "/"
+ * a recursive slave. `info` watches the host's table (mountinfo polls POLLPRI once it changed): if csrun
+ * mounts anything before the request (an image's rootfs), the init copies it again from the host's. */
+struct mntns_ahead {
+    int info, host;
+};
+
+static struct mntns_ahead mntns_make_ahead(void)
+{
+    struct mntns_ahead m = { open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC), open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC) };
+    if (m.info >= 0 && m.host >= 0 && unshare(CLONE_NEWNS) == 0) {
+        if (mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) == 0)
+            return m;
+        /* A copy that is not a slave yet: the host's again, and the namespace made at the request. */
+        if (setns(m.host, CLONE_NEWNS) < 0)
+            _exit(1);
+    }
+    if (m.info >= 0)
+        close(m.info);
+    if (m.host >= 0)
+        close(m.host);
+    return (struct mntns_ahead){ -1, -1 };
+}
+
 static _Noreturn void helper_main(int fd, pid_t parent, uint64_t types, const cpu_set_t *all, int placed)
 {
     /* Default dispositions for the init (SIG_IGN survives exec; no .NET handler exists yet), once here
@@ -143,8 +170,8 @@ static _Noreturn void helper_main(int fd, pid_t parent, uint64_t types, const cp
     static struct csr_plan plan;
     int sync_fd;
     int32_t init = -1;
-    /* A mount namespace copied now would miss what csrun mounts before the spawn (an image's rootfs): the
-     * init makes it once it has the plan. */
+    /* The mount namespace is the init's own: made ahead by an init cloned ahead (and again at the request if
+     * the host's table changed meanwhile), else at the request. */
     uint64_t later = types & (CLONE_NEWPID | CLONE_NEWNS);
     if (unshare((int)(types & ~later)) == 0) {
         /* The init would bring the loopback up in its setup (network.c), on the start's critical path. A
@@ -163,12 +190,31 @@ static _Noreturn void helper_main(int fd, pid_t parent, uint64_t types, const cp
                 /* Born on our CPU: the caller's whole set back, before it sleeps (see csr_spawner_start). */
                 if (placed)
                     sched_setaffinity(0, sizeof *all, all);
+                struct mntns_ahead m = { -1, -1 };
+                if (types & CLONE_NEWNS)
+                    m = mntns_make_ahead();
                 take_request(fd, &r, &plan, &sync_fd);
                 /* Born outside the container's cgroups: the caller places us in them all. */
                 if (plan.cgroup_fd >= 0)
                     close(plan.cgroup_fd);
                 plan.cgroup_fd = -1;
-                csr_spawner_init(&plan, sync_fd, r.new_ns, r.join_ns, NULL, types & CLONE_NEWNS);
+                uint64_t unshare_ns = types & CLONE_NEWNS;
+                int rejoin = -1, slave = 0;
+                if (m.info >= 0) {
+                    struct pollfd pfd = { .fd = m.info, .events = POLLPRI };
+                    int polled = poll(&pfd, 1, 0);
+                    int changed = polled < 0 || (polled > 0 && (pfd.revents & (POLLPRI | POLLERR)));
+                    /* Another propagation for "/" than a recursive slave starts from the host's table too. */
+                    if (changed || (plan.rootfs_propagation && plan.rootfs_propagation != (MS_SLAVE | MS_REC))) {
+                        rejoin = m.host;
+                    } else {
+                        close(m.host);
+                        unshare_ns = 0;
+                        slave = 1;
+                    }
+                    close(m.info);
+                }
+                csr_spawner_init(&plan, sync_fd, r.new_ns, r.join_ns, NULL, unshare_ns, rejoin, slave);
             }
             init = pid > 0 ? pid : -1;
         }
@@ -183,7 +229,7 @@ static _Noreturn void helper_main(int fd, pid_t parent, uint64_t types, const cp
     int in_cgroup = 0;
     pid_t pid = csr_spawner_clone(later, plan.cgroup_fd, &in_cgroup);
     if (pid == 0)
-        csr_spawner_init(&plan, sync_fd, r.new_ns, r.join_ns, placed ? all : NULL, 0);
+        csr_spawner_init(&plan, sync_fd, r.new_ns, r.join_ns, placed ? all : NULL, 0, -1, 0);
     csr_spawner_report(sync_fd, pid, in_cgroup);
     _exit(pid > 0 ? 0 : 1);
 }

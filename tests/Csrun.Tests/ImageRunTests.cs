@@ -61,7 +61,9 @@ public sealed class ImageRunTests : IDisposable
     public void AnInitClonedAheadSeesTheRootfsMountedAfterIt()
     {
         // Without a cgroup2 mount the start-up's spawner clones the init before csrun mounts the image's rootfs
-        // (native/spawner.c): the init makes its mount namespace only once it has the plan, so it sees it.
+        // (native/spawner.c): the init's mount namespace, made ahead, is made again from the host's table once that
+        // table changed (its mountinfo polls POLLPRI), so it sees the rootfs. (Its mount is private here: it does
+        // not propagate into the copy.)
         Import("layered");
         string id = _sb.NewId("img");
         var r = _sb.CsrunWithoutCgroup2("run", "--image-root", _store, "--rm", "--name", id, "--image", "layered");

@@ -297,6 +297,22 @@ public class NamespaceAndMountTests
     }
 
     [Fact]
+    public void Devices_follow_every_mount()
+    {
+        // The devices come after the mounts: before the resume where only the cgroup mount is left (runc's default
+        // spec), after it otherwise. A tmpfs on /dev/extra after the cgroup mount must not hide a device in it.
+        using var sb = new Sandbox();
+        string bundle = sb.Bundle(s =>
+        {
+            s.Mounts!.Add(new Mount { Destination = "/dev/extra", Type = "tmpfs", Source = "tmpfs", Options = ["nosuid", "mode=755"] });
+            s.Linux!.Devices = [new LinuxDevice { Path = "/dev/extra/null3", Type = "c", Major = 1, Minor = 3, FileMode = 0x1B6 }];
+        }, "sh", "-c", "stat -c '%n %t:%T' /dev/extra/null3 /dev/null; awk '$5 == \"/dev/extra\" {print $9}' /proc/self/mountinfo");
+        var r = sb.RunContainer(bundle);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal(["/dev/extra/null3 1:3", "/dev/null 1:3", "tmpfs"], r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    [Fact]
     public void Readonly_root_cannot_be_written()
     {
         using var sb = new Sandbox();

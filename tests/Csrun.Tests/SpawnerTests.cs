@@ -56,6 +56,26 @@ public class SpawnerTests
         Leaks.AssertNothingLeft(sb, id);
     }
 
+    [Theory]
+    [InlineData("rshared", "shared:")]
+    [InlineData("rprivate", null)]
+    public void Rootfs_propagation_with_the_mount_namespace_made_ahead(string propagation, string? tag)
+    {
+        // The init makes its mount namespace while .NET starts, "/" a recursive slave; another rootfsPropagation
+        // makes it again from the host's table at the request, then applies it as the init cloned at the request does.
+        using var sb = new Sandbox();
+        string id = sb.NewId();
+        var r = sb.CsrunWithoutCgroup2("run", "--bundle", sb.Bundle(s => s.Linux!.RootfsPropagation = propagation, "sh", "-c",
+            "awk '$5 == \"/\"' /proc/self/mountinfo; echo $$"), id);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains(Ahead, r.Stderr);
+        Assert.EndsWith("\n1", r.Stdout.TrimEnd());
+        if (tag is null) Assert.DoesNotContain("shared:", r.Stdout);
+        else Assert.Contains(tag, r.Stdout);
+        Assert.DoesNotContain("master:", r.Stdout);
+        Leaks.AssertNothingLeft(sb, id);
+    }
+
     [Fact]
     public void Create_and_start_with_the_init_cloned_ahead()
     {
