@@ -156,6 +156,7 @@ struct csr_ctx {
     int mounts_done;      /* plan mounts made so far (csr_setup_rootfs may run in two steps) */
     int root_slave;       /* "/" is a recursive slave already: the mount namespace was made ahead (spawner.c) */
     int devices_done;     /* the devices were made before the resume (csr_devices_early) */
+    int bounding_dropped; /* csr_drop_bounding ran */
 #define CSR_EARLY_CGROUP_FDS 16
     int cgroup_fds[CSR_EARLY_CGROUP_FDS]; /* late-joined cgroups' tasks files opened before the resume, or -1 */
     int fifo_fd;          /* O_PATH fd of the exec fifo, -1 when none */
@@ -206,6 +207,9 @@ CSR_HIDDEN int csr_set_uts_and_sysctls(struct csr_ctx *c);
 CSR_HIDDEN int csr_set_oom_score(struct csr_ctx *c);
 CSR_HIDDEN int csr_open_exec_fifo(struct csr_ctx *c);
 CSR_HIDDEN int csr_setup_process(struct csr_ctx *c);      /* rlimits .. executable lookup */
+/* Shrinks the bounding set to the plan's (once): it only bounds what an execve may gain, so the init keeps its
+ * own capabilities for the rest of its setup. */
+CSR_HIDDEN int csr_drop_bounding(struct csr_ctx *c);
 CSR_HIDDEN int csr_wait_exec_fifo(struct csr_ctx *c);
 CSR_HIDDEN _Noreturn void csr_exec(struct csr_ctx *c);
 

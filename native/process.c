@@ -271,9 +271,11 @@ static int install_seccomp(struct csr_ctx *c)
     return 0;
 }
 
-static int drop_bounding(struct csr_ctx *c)
+int csr_drop_bounding(struct csr_ctx *c)
 {
     const struct csr_plan *p = c->plan;
+    if (!p->set_caps || c->bounding_dropped)
+        return 0;
     for (int cap = 0; cap <= p->cap_last_cap && cap < 64; cap++) {
         if (p->cap_bounding & (1ULL << cap))
             continue;
@@ -283,11 +285,7 @@ static int drop_bounding(struct csr_ctx *c)
             return -1;
         }
     }
-    /* Keep the permitted set across setuid to a non-root user; apply_caps trims it afterwards. */
-    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) {
-        csr_err(&c->err, errno, "set keepcaps", NULL);
-        return -1;
-    }
+    c->bounding_dropped = 1;
     return 0;
 }
 
@@ -339,9 +337,15 @@ int csr_setup_process(struct csr_ctx *c)
             return do_chdir(c);
     }
 
-    /* The bounding set can only shrink while we still hold CAP_SETPCAP, i.e. before setuid. */
-    if (p->set_caps && drop_bounding(c) < 0)
+    /* The bounding set can only shrink while we still hold CAP_SETPCAP, i.e. before setuid (the init may have
+     * shrunk it before the resume already). Keep the permitted set across setuid to a non-root user;
+     * apply_caps trims it afterwards. */
+    if (p->set_caps && csr_drop_bounding(c) < 0)
         return -1;
+    if (p->set_caps && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) {
+        csr_err(e, errno, "set keepcaps", NULL);
+        return -1;
+    }
 
     /* Without no_new_privs only a privileged process may install a filter: do it while we still are. */
     if (p->seccomp_len && !p->no_new_privs && install_seccomp(c) < 0)

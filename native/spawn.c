@@ -442,6 +442,10 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
                 csr_child_fail(c);
             c->devices_done = 1;
         }
+        /* The bounding set too (38 prctls for runc's default), unless a createContainer hook is still to be
+         * exec'd with the runtime's capabilities. */
+        if (plan->n_create_container_hooks == 0 && csr_drop_bounding(c) < 0)
+            csr_child_fail(c);
         child_open_cgroups_early(c);
     }
     int phases = child_wait_resume(c, CSR_PHASE_MOUNTS);

@@ -54,6 +54,22 @@ public class HookTests
     }
 
     [Fact]
+    public void CreateContainer_hooks_keep_the_runtimes_bounding_set()
+    {
+        // The init shrinks the bounding set before its resume, but not while a createContainer hook is still to be
+        // exec'd by it (as root, the hook's capabilities are that set): the hook gets csrun's, the process the spec's.
+        using var sb = new Sandbox();
+        string log = Path.Combine(sb.Dir, "capbnd.log");
+        string hook = Script(sb, "cap.sh", $"grep ^CapBnd: /proc/self/status > {log}");
+        string ours = File.ReadLines("/proc/self/status").First(l => l.StartsWith("CapBnd:"));
+        var r = sb.RunContainer(sb.Bundle(s => s.Hooks = new Hooks { CreateContainer = [new Hook { Path = hook }] },
+            "grep", "^CapBnd:", "/proc/self/status"));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal(ours, File.ReadAllText(log).Trim());
+        Assert.Equal("CapBnd:\t0000000020000420", r.Stdout.Trim());
+    }
+
+    [Fact]
     public void Prestart_sees_the_container_process_in_its_cgroups_already()
     {
         // The v1 cgroups are made while the child is cloned and it joins them itself when its setup starts:
