@@ -17,17 +17,32 @@ internal static class CgroupDirs
         // fills it. The walk then starts again from the top; visit is idempotent for levels that already exist.
         for (int attempt = 1; ; attempt++)
         {
-            if (TryCreate(mount, path, beforeCreate, visit, out string? missing)) return;
+            if (TryCreate(mount, path, beforeCreate, visit, attempt == 1, out string? missing)) return;
             if (attempt == 8)
                 throw new CgroupException($"create cgroup: mkdir {missing}: {Errno.Describe(Libc.ENOENT)}",
                     new ErrnoException($"mkdir {missing}", Libc.ENOENT));
         }
     }
 
-    /// <summary>False, with the directory it could not make or fill, when a level vanished under it.</summary>
-    private static bool TryCreate(string mount, string path, Action<string>? beforeCreate, Func<string, string, bool, bool>? visit, out string? missing)
+    /// <summary>False, with the directory it could not make or fill, when a level vanished under it. With
+    /// leafFirst the last level is made first: its parents exist already in the common case (csrun/ under the
+    /// hierarchy), one mkdir instead of one a level; only where that does not make it does the walk start at the top.</summary>
+    private static bool TryCreate(string mount, string path, Action<string>? beforeCreate, Func<string, string, bool, bool>? visit,
+        bool leafFirst, out string? missing)
     {
         missing = null;
+        int last = path.LastIndexOf('/');
+        if (leafFirst && last >= 0)
+        {
+            string parent = mount + path[..last], leaf = mount + path;
+            beforeCreate?.Invoke(parent);
+            if (Mkdir(leaf) == true)
+            {
+                if (visit is null || visit(parent, leaf, true)) return true;
+                missing = leaf;
+                return false;
+            }
+        }
         string dir = mount;
         int start = 1;
         while (start <= path.Length)

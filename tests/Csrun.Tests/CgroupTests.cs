@@ -57,6 +57,33 @@ public class CgroupTests
     }
 
     [Fact]
+    public void A_cpuset_parent_left_empty_is_filled_before_the_container_joins()
+    {
+        // The container's own level is made first (its parents exist in the common case). Under a v1 cpuset parent
+        // with empty cpus/mems (made by someone else, or a moment ago by another csrun) there is nothing to copy:
+        // csrun then walks from the top and fills every level, or the init could not join (ENOSPC).
+        const string cpuset = "/sys/fs/cgroup/cpuset";
+        Assert.True(Directory.Exists(cpuset + "/csrun"), $"{cpuset}/csrun missing: this test needs the v1 cpuset hierarchy");
+        using var sb = new Sandbox();
+        string id = sb.NewId();
+        string parent = $"{cpuset}/csrun/tests-{id}";
+        Directory.CreateDirectory(parent);
+        try
+        {
+            Assert.Equal("", File.ReadAllText(parent + "/cpuset.cpus").Trim());
+            var r = sb.RunContainer(sb.Bundle(s => s.Linux!.CgroupsPath = $"tests-{id}/c", "sh", "-c", "cat /sys/fs/cgroup/cpuset/cpuset.cpus"), id);
+            Assert.True(r.ExitCode == 0, r.ToString());
+            Assert.Equal(File.ReadAllText($"{cpuset}/csrun/cpuset.cpus").Trim(), r.Stdout.Trim());
+            Assert.Empty(Leaks.CgroupDirs($"csrun/tests-{id}/c"));
+        }
+        finally
+        {
+            if (Directory.Exists(parent + "/c")) Directory.Delete(parent + "/c");
+            if (Directory.Exists(parent)) Directory.Delete(parent);
+        }
+    }
+
+    [Fact]
     public void Device_cgroup_denies_devices_not_allowed()
     {
         using var sb = new Sandbox();

@@ -54,7 +54,9 @@ public sealed partial class CgroupV1Manager : ICgroupManager, IResourceWriter
 
     public IReadOnlyList<string> SelfJoinPaths => _joinPaths;
 
-    /// <summary>False when dir (or its parent) vanished meanwhile: a sibling's delete removed it while still empty.</summary>
+    /// <summary>False when dir (or its parent) vanished meanwhile: a sibling's delete removed it while still empty;
+    /// or when dir was just made under a parent with nothing to copy yet (made a moment ago by another csrun, or
+    /// left empty by someone else): the walk from the top then fills the parent first.</summary>
     private static bool InheritCpuset(string parent, string dir, bool created)
     {
         foreach (string file in (ReadOnlySpan<string>)["cpuset.cpus", "cpuset.mems"])
@@ -71,7 +73,11 @@ public sealed partial class CgroupV1Manager : ICgroupManager, IResourceWriter
                 throw CgroupFile.ReadError("create cgroup", source, errno);
             }
             ReadOnlySpan<byte> value = bytes.AsSpan(0, length).Trim(" \n\t"u8);
-            if (value.IsEmpty) continue;
+            if (value.IsEmpty)
+            {
+                if (created) return false;
+                continue;
+            }
             string path = dir + "/" + file;
             errno = CgroupFile.TryWrite(path, value);
             if (errno is Libc.ENOENT or Libc.ENODEV) return false;

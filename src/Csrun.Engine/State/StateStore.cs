@@ -24,9 +24,15 @@ public sealed class StateStore(string root)
     public ContainerDir CreateNew(string id)
     {
         ValidateId(id);
-        Directory.CreateDirectory(Root);
         string dir = DirOf(id);
-        if (Libc.Mkdir(dir, 0x1C9 /* 0711 */) < 0)
+        // The root exists but for the first container: made only when the container's directory cannot be.
+        int made = Libc.Mkdir(dir, 0x1C9 /* 0711 */);
+        if (made < 0 && Errno.Last == Libc.ENOENT)
+        {
+            Directory.CreateDirectory(Root);
+            made = Libc.Mkdir(dir, 0x1C9 /* 0711 */);
+        }
+        if (made < 0)
         {
             int e = Errno.Last;
             throw e == Libc.EEXIST
