@@ -153,11 +153,13 @@ public sealed class ContainerDir(string id, string dir, SafeFd lockFd) : IDispos
     /// <summary>Removes the directory (the lock goes with the last close).</summary>
     public void Remove()
     {
-        // The files csrun puts there by name, then the directory: a recursive delete lists and stats it first.
-        // Anything else someone left in it still goes, the long way.
+        // state.json, then the directory: exec.fifo is gone once started and the temp file is only left by a save
+        // cut short, so they are looked for only when the directory is not empty; a recursive delete lists and
+        // stats it first. Anything else someone left in it still goes, the long way.
         try
         {
             File.Delete(Path.Combine(Dir, StateStore.StateFile));
+            if (Libc.Rmdir(Dir) == 0 || Errno.Last == Libc.ENOENT) return;
             File.Delete(Path.Combine(Dir, StateStore.ExecFifo));
             File.Delete(Path.Combine(Dir, TempStateFile));
             try
