@@ -413,12 +413,14 @@ static int fs_mount(struct csr_ctx *c, const char *source, const char *dest, con
  * nothing can have raced a symlink into it, and the name is reached through dfd's /proc/self/fd link
  * without opening it first). dest names it in errors. */
 static int mount_in(struct csr_ctx *c, int dfd, const char *name, const char *dest, const char *fstype,
-                    unsigned long flags, const char *data)
+                    unsigned long flags, const char *data, int dfd_is_cwd)
 {
     if (mkdirat(dfd, name, 0755) < 0 && errno != EEXIST) {
         csr_err(&c->err, errno, "mkdir ", dest, " in rootfs", NULL);
         return -1;
     }
+    if (dfd_is_cwd)
+        return mount_at(c, name, fstype, dest, fstype, flags, data);
     char target[32 + NAME_MAX + 2];
     csr_procfd(target, dfd);
     csr_strlcat(target, "/", sizeof target);
@@ -457,6 +459,11 @@ static int mount_cgroup_v1(struct csr_ctx *c, const struct csr_mount *m)
     int tmpfs_fd = csr_resolve_in_root(c->root_fd, dest, CSR_NO_CREATE, e);
     if (tmpfs_fd < 0)
         return -1;
+    /* The hierarchies are mounted by their names, relative to the tmpfs as the working directory meanwhile:
+     * a target through /proc/self/fd costs a few microseconds more a mount. The old one is back afterwards
+     * (createContainer hooks inherit it); a failure here is the child's last. */
+    int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int in_tmpfs = cwd >= 0 && fchdir(tmpfs_fd) == 0;
     int cfd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
     if (cfd < 0) {
         csr_err(e, errno, "open /proc/self/cgroup", NULL);
@@ -502,8 +509,8 @@ static int mount_cgroup_v1(struct csr_ctx *c, const struct csr_mount *m)
         if (!have_host)
             continue; /* hierarchy not mounted on the host (e.g. no unified mount): nothing to show */
         if (c->has_cgroupns) {
-            int r = v2 ? mount_in(c, tmpfs_fd, name, sub, "cgroup2", subflags, NULL)
-                       : mount_in(c, tmpfs_fd, name, sub, "cgroup", subflags, ctrls);
+            int r = v2 ? mount_in(c, tmpfs_fd, name, sub, "cgroup2", subflags, NULL, in_tmpfs)
+                       : mount_in(c, tmpfs_fd, name, sub, "cgroup", subflags, ctrls, in_tmpfs);
             /* A user namespace may not mount v1 hierarchies (nor cgroup2 without owning the cgroup
              * namespace's parent): show our own cgroup directory instead, as runc does. */
             if (r < 0 && errno == EPERM && c->has_userns)
@@ -538,6 +545,14 @@ static int mount_cgroup_v1(struct csr_ctx *c, const struct csr_mount *m)
         }
     }
 
+    if (in_tmpfs && fchdir(cwd) < 0) {
+        csr_err(e, errno, "return to the working directory after mounting cgroups on ", dest, NULL);
+        close(cwd);
+        close(tmpfs_fd);
+        return -1;
+    }
+    if (cwd >= 0)
+        close(cwd);
     if (m->flags & MS_RDONLY) {
         char pfd[32];
         int r = mount(NULL, csr_procfd(pfd, tmpfs_fd), NULL, MS_REMOUNT | MS_RDONLY | base, NULL);

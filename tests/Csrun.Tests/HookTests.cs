@@ -70,6 +70,20 @@ public class HookTests
     }
 
     [Fact]
+    public void CreateContainer_hooks_run_in_the_runtimes_working_directory()
+    {
+        // The init mounts the v1 hierarchies by names relative to the cgroup tmpfs, its working directory
+        // meanwhile, and goes back before it runs the hook.
+        using var sb = new Sandbox();
+        string log = Path.Combine(sb.Dir, "cwd.log");
+        string hook = Script(sb, "cwd.sh", $"pwd -P > {log}");
+        var r = sb.RunContainer(sb.Bundle(s => s.Hooks = new Hooks { CreateContainer = [new Hook { Path = hook }] }, "true"));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        string expected = new DirectoryInfo(Environment.CurrentDirectory).ResolveLinkTarget(true)?.FullName ?? Environment.CurrentDirectory;
+        Assert.Equal(expected, File.ReadAllText(log).Trim());
+    }
+
+    [Fact]
     public void Prestart_sees_the_container_process_in_its_cgroups_already()
     {
         // The v1 cgroups are made while the child is cloned and it joins them itself when its setup starts:
