@@ -340,7 +340,7 @@ int csr_setup_process(struct csr_ctx *c)
     /* The bounding set can only shrink while we still hold CAP_SETPCAP, i.e. before setuid (the init may have
      * shrunk it before the resume already). Keep the permitted set across setuid to a non-root user;
      * apply_caps trims it afterwards. */
-    if (p->set_caps && csr_drop_bounding(c) < 0)
+    if (csr_drop_bounding(c) < 0)
         return -1;
     if (p->set_caps && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) {
         csr_err(e, errno, "set keepcaps", NULL);

@@ -679,7 +679,8 @@ int csr_setup_rootfs(struct csr_ctx *c, int before_cgroups)
         /* Stop our mounts from propagating to the host (and host mounts from appearing, unless the spec
          * asks for another propagation). */
         unsigned long prop = p->rootfs_propagation ? (unsigned long)p->rootfs_propagation : MS_SLAVE | MS_REC;
-        if (!(c->root_slave && prop == (MS_SLAVE | MS_REC)) && mount(NULL, "/", NULL, prop, NULL) < 0) {
+        /* root_slave: made so ahead, and kept only for this same default (spawner.c, mntns_at_request). */
+        if (!c->root_slave && mount(NULL, "/", NULL, prop, NULL) < 0) {
             csr_err(e, errno, "set propagation of / for rootfs", NULL);
             return -1;
         }

@@ -316,7 +316,8 @@ static void child_join_cgroups(struct csr_ctx *c)
     }
 }
 
-/* Set by csr_spawner_init: the init made its mount namespace ahead, "/" a recursive slave already. */
+/* Set by csr_spawner_init: the init made its mount namespace ahead, "/" a recursive slave already (kept only
+ * where the spec wants that propagation for "/"). */
 static int spawner_root_slave;
 
 static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int parent_end, uint64_t new_ns,

@@ -155,6 +155,29 @@ static struct mntns_ahead mntns_make_ahead(void)
     return (struct mntns_ahead){ -1, -1 };
 }
 
+/* At the request: the namespaces the init must still make (CLONE_NEWNS when none was made ahead, or when the
+ * host's table changed since or the spec wants another propagation for "/" than a recursive slave: then
+ * *rejoin is the host's namespace to go back into first), and *slave when the one made ahead is kept. */
+static uint64_t mntns_at_request(struct mntns_ahead m, const struct csr_plan *plan, uint64_t types, int *rejoin,
+                                 int *slave)
+{
+    *rejoin = -1;
+    *slave = 0;
+    if (m.info < 0)
+        return types & CLONE_NEWNS;
+    struct pollfd pfd = { .fd = m.info, .events = POLLPRI };
+    int polled = poll(&pfd, 1, 0);
+    int changed = polled < 0 || (polled > 0 && (pfd.revents & (POLLPRI | POLLERR)));
+    close(m.info);
+    if (changed || (plan->rootfs_propagation && plan->rootfs_propagation != (MS_SLAVE | MS_REC))) {
+        *rejoin = m.host;
+        return types & CLONE_NEWNS;
+    }
+    close(m.host);
+    *slave = 1;
+    return 0;
+}
+
 static _Noreturn void helper_main(int fd, pid_t parent, uint64_t types, const cpu_set_t *all, int placed)
 {
     /* Default dispositions for the init (SIG_IGN survives exec; no .NET handler exists yet), once here
@@ -198,22 +221,8 @@ static _Noreturn void helper_main(int fd, pid_t parent, uint64_t types, const cp
                 if (plan.cgroup_fd >= 0)
                     close(plan.cgroup_fd);
                 plan.cgroup_fd = -1;
-                uint64_t unshare_ns = types & CLONE_NEWNS;
-                int rejoin = -1, slave = 0;
-                if (m.info >= 0) {
-                    struct pollfd pfd = { .fd = m.info, .events = POLLPRI };
-                    int polled = poll(&pfd, 1, 0);
-                    int changed = polled < 0 || (polled > 0 && (pfd.revents & (POLLPRI | POLLERR)));
-                    /* Another propagation for "/" than a recursive slave starts from the host's table too. */
-                    if (changed || (plan.rootfs_propagation && plan.rootfs_propagation != (MS_SLAVE | MS_REC))) {
-                        rejoin = m.host;
-                    } else {
-                        close(m.host);
-                        unshare_ns = 0;
-                        slave = 1;
-                    }
-                    close(m.info);
-                }
+                int rejoin, slave;
+                uint64_t unshare_ns = mntns_at_request(m, &plan, types, &rejoin, &slave);
                 csr_spawner_init(&plan, sync_fd, r.new_ns, r.join_ns, NULL, unshare_ns, rejoin, slave);
             }
             init = pid > 0 ? pid : -1;
