@@ -157,7 +157,6 @@ struct csr_ctx {
     int root_slave;       /* "/" is a recursive slave already: the mount namespace was made ahead (spawner.c) */
     int devices_done;     /* the devices were made before the resume (csr_devices_early) */
     int bounding_dropped; /* csr_drop_bounding ran */
-    int may_thread;       /* no thread but ours was ever in this process's ancestry: pthread_create is safe */
 #define CSR_EARLY_CGROUP_FDS 16
     int cgroup_fds[CSR_EARLY_CGROUP_FDS]; /* late-joined cgroups' tasks files opened before the resume, or -1 */
     int fifo_fd;          /* O_PATH fd of the exec fifo, -1 when none */
@@ -188,11 +187,6 @@ CSR_HIDDEN int csr_finalize_rootfs(struct csr_ctx *c);   /* readonly, masked, ro
 /* Whether the devices may be made right after the mounts that precede the first cgroup mount: every plan
  * mount is done, or the one left is that cgroup mount and no device lies under it. */
 CSR_HIDDEN int csr_devices_early(const struct csr_ctx *c);
-/* Starts the one mount left after the resume (a v1 cgroup mount in a cgroup namespace) on a second thread, to run
- * beside pivot_root and the masked and readonly paths, where nothing orders them; 1 if started (csr_cgroup_mount_join
- * then reports how it went and, pivoted, detaches the old root csr_pivot_root left), 0 if it is to be made in line. */
-CSR_HIDDEN int csr_cgroup_mount_beside(struct csr_ctx *c);
-CSR_HIDDEN int csr_cgroup_mount_join(struct csr_ctx *c, int pivoted);
 
 /* ---- devices.c ---------------------------------------------------------------------------- */
 

@@ -14,9 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
-#include <pthread.h>
 #include <sched.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -445,55 +443,22 @@ static int join_path(char *out, size_t cap, const char *a, const char *b)
 /* cgroup v1 ("cgroup" fstype), as runc: a tmpfs at the destination holding one directory per
  * hierarchy we are in. With a cgroup namespace each one is a fresh mount of the hierarchy (the
  * kernel roots it at our namespace root); without, it is a bind of our own cgroup directory. */
-/* A tmpfs made with the new mount API and attached at the O_PATH fd target (closed here): nothing is resolved
- * again, through /proc or from our root, so a thread whose root pivot_root changes meanwhile (csr_cgroup_mount_beside)
- * mounts it the same. Returns an fd of the new mount's root, or -1; dest names it in errors. */
-static int tmpfs_at(struct csr_ctx *c, int target, const char *dest, unsigned long flags, const char *mode)
-{
-    unsigned int attr = (flags & MS_NOSUID ? MOUNT_ATTR_NOSUID : 0) | (flags & MS_NODEV ? MOUNT_ATTR_NODEV : 0) |
-                        (flags & MS_NOEXEC ? MOUNT_ATTR_NOEXEC : 0) | (flags & MS_RDONLY ? MOUNT_ATTR_RDONLY : 0) |
-                        (flags & MS_STRICTATIME ? MOUNT_ATTR_STRICTATIME : 0) | (flags & MS_NOATIME ? MOUNT_ATTR_NOATIME : 0);
-    /* move_mount says EINVAL where mount(2) says what is wrong. */
-    struct stat st;
-    if (fstat(target, &st) == 0 && !S_ISDIR(st.st_mode)) {
-        close(target);
-        csr_err(&c->err, ENOTDIR, "mount tmpfs on ", dest, NULL);
-        return -1;
-    }
-    int mnt = -1;
-    int fs = fsopen("tmpfs", FSOPEN_CLOEXEC);
-    if (fs >= 0 && fsconfig(fs, FSCONFIG_SET_STRING, "source", "tmpfs", 0) == 0 &&
-        fsconfig(fs, FSCONFIG_SET_STRING, "mode", mode, 0) == 0 && fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) == 0)
-        mnt = fsmount(fs, FSMOUNT_CLOEXEC, attr);
-    if (mnt >= 0 && move_mount(mnt, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) {
-        close(mnt);
-        mnt = -1;
-    }
-    int err = errno;
-    if (fs >= 0)
-        close(fs);
-    close(target);
-    if (mnt < 0)
-        csr_err(&c->err, err, "mount tmpfs on ", dest, NULL);
-    return mnt;
-}
-
 static int mount_cgroup_v1(struct csr_ctx *c, const struct csr_mount *m)
 {
     struct csr_error *e = &c->err;
     const char *dest = m->destination;
     unsigned long base = (unsigned long)(m->flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RELATIME | MS_STRICTATIME));
-    int target = csr_resolve_in_root(c->root_fd, dest, CSR_CREATE_DIR, e);
-    if (target < 0)
-        return -1;
-    /* Its directories are made and opened relative to the new tmpfs, without resolving each path again. */
-    int tmpfs_fd = tmpfs_at(c, target, dest, base, "755");
-    if (tmpfs_fd < 0)
+    if (fs_mount(c, "tmpfs", dest, "tmpfs", base, "mode=755") < 0)
         return -1;
     unsigned long subflags = MS_NOSUID | MS_NODEV | MS_NOEXEC | (unsigned long)(m->flags & MS_RDONLY);
 
     /* /proc/self/cgroup is small: read it whole. It reflects the cgroups the caller placed us in. */
     char cg[8192];
+    /* The tmpfs was mounted just now and nothing else runs in the container yet: its directories are
+     * made and opened relative to it, without resolving each path from the rootfs again. */
+    int tmpfs_fd = csr_resolve_in_root(c->root_fd, dest, CSR_NO_CREATE, e);
+    if (tmpfs_fd < 0)
+        return -1;
     /* The hierarchies are mounted by their names, relative to the tmpfs as the working directory meanwhile:
      * a target through /proc/self/fd costs a few microseconds more a mount. The old one is back afterwards
      * (createContainer hooks inherit it); a failure here is the child's last. */
@@ -580,29 +545,27 @@ static int mount_cgroup_v1(struct csr_ctx *c, const struct csr_mount *m)
         }
     }
 
-    /* Read-only last, from inside it while we are (the tmpfs's root, not resolved again). */
-    if (m->flags & MS_RDONLY) {
-        char pfd[32];
-        int r = mount(NULL, in_tmpfs ? "." : csr_procfd(pfd, tmpfs_fd), NULL, MS_REMOUNT | MS_RDONLY | base, NULL);
-        if (r < 0)
-            csr_err(e, errno, "remount cgroup tmpfs ", dest, " read-only", NULL);
-        if (r < 0 && in_tmpfs)
-            fchdir(cwd);
-        if (r < 0) {
-            if (cwd >= 0)
-                close(cwd);
-            close(tmpfs_fd);
-            return -1;
-        }
-    }
-    close(tmpfs_fd);
     if (in_tmpfs && fchdir(cwd) < 0) {
         csr_err(e, errno, "return to the working directory after mounting cgroups on ", dest, NULL);
         close(cwd);
+        close(tmpfs_fd);
         return -1;
     }
     if (cwd >= 0)
         close(cwd);
+    if (m->flags & MS_RDONLY) {
+        char pfd[32];
+        int r = mount(NULL, csr_procfd(pfd, tmpfs_fd), NULL, MS_REMOUNT | MS_RDONLY | base, NULL);
+        int rerr = errno;
+        close(tmpfs_fd);
+        tmpfs_fd = -1;
+        if (r < 0) {
+            csr_err(e, rerr, "remount cgroup tmpfs ", dest, " read-only", NULL);
+            return -1;
+        }
+    }
+    if (tmpfs_fd >= 0)
+        close(tmpfs_fd);
     return finish_mount(c, "cgroup", dest, 0, 0, 0, m->propagation);
 }
 
@@ -745,133 +708,6 @@ int csr_setup_rootfs(struct csr_ctx *c, int before_cgroups)
     return 0;
 }
 
-/* ---- the cgroup mount beside pivot_root --------------------------------------------------- */
-
-/* In runc's default spec the cgroup mount is the one mount left once the init has joined its cgroups, and pivot_root
- * and the masked and readonly paths that follow neither need it nor touch it: a second thread of the init makes it
- * meanwhile, on the CPU the caller leaves idle while it waits (~0.2 ms of mounts, ~0.2 ms of pivot and masks). */
-static struct {
-    struct csr_ctx ctx;
-    pthread_t thread;
-    int started;
-    int result;
-} beside;
-
-static int detach_old_root(struct csr_ctx *c);
-
-/* path with "//" and "/./" collapsed and no trailing "/" into out; -1 for "..", which only the kernel resolves. */
-static int normalize_path(const char *path, char *out, size_t cap)
-{
-    size_t n = 0;
-    for (const char *p = path; *p;) {
-        while (*p == '/')
-            p++;
-        const char *end = strchr(p, '/');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len == 0)
-            break;
-        if (len == 2 && p[0] == '.' && p[1] == '.')
-            return -1;
-        if (!(len == 1 && p[0] == '.')) {
-            if (n + 1 + len + 1 > cap)
-                return -1;
-            out[n++] = '/';
-            memcpy(out + n, p, len);
-            n += len;
-        }
-        p += len;
-    }
-    if (n == 0)
-        out[n++] = '/';
-    out[n] = '\0';
-    return 0;
-}
-
-/* Whether one of the two paths is the other or lies below it (or cannot be told). */
-static int paths_overlap(const char *a, const char *b)
-{
-    char na[PATH_MAX], nb[PATH_MAX];
-    if (!a || !b || normalize_path(a, na, sizeof na) < 0 || normalize_path(b, nb, sizeof nb) < 0)
-        return 1;
-    return path_has_prefix(na, nb) || path_has_prefix(nb, na);
-}
-
-static void *cgroup_mount_thread(void *arg)
-{
-    struct csr_ctx *t = arg;
-    const struct csr_mount *m = &t->plan->mounts[t->mounts_done];
-    /* A working directory of its own: the v1 hierarchies are mounted relative to the tmpfs as ours, while the
-     * other thread changes into the rootfs and pivots. What it resolves goes from root_fd (its own copy: the
-     * other closes its one at the pivot), never from our root, which the pivot changes. */
-    if (unshare(CLONE_FS) < 0) {
-        csr_err(&t->err, errno, "unshare the working directory for the cgroup mount", NULL);
-        beside.result = -1;
-    } else {
-        beside.result = mount_cgroup_v1(t, m) < 0 || set_recursive_attrs(t, m) < 0 ? -1 : 0;
-    }
-    close(t->root_fd);
-    return NULL;
-}
-
-int csr_cgroup_mount_beside(struct csr_ctx *c)
-{
-    const struct csr_plan *p = c->plan;
-    if (!c->may_thread || c->root_fd < 0 || !c->has_mntns || p->no_pivot || !c->has_cgroupns || c->has_userns ||
-        !c->devices_done || p->n_create_container_hooks > 0 || c->mounts_done != p->n_mounts - 1)
-        return 0;
-    const struct csr_mount *m = &p->mounts[c->mounts_done];
-    if (!is_cgroup_mount(m) || strcmp(m->fstype, "cgroup") != 0 || m->propagation || m->copy_up || !m->destination)
-        return 0;
-    /* "/" made shared or private again after the pivot would not reach a mount attached after that. */
-    if (p->rootfs_propagation && p->rootfs_propagation != (MS_SLAVE | MS_REC))
-        return 0;
-    struct statfs sf;
-    if (statfs("/sys/fs/cgroup", &sf) < 0 || sf.f_type == CGROUP2_SUPER_MAGIC)
-        return 0;
-    /* A masked or readonly path in or above it must see it made first (runc's order). */
-    for (int i = 0; i < p->n_masked_paths; i++)
-        if (paths_overlap(p->masked_paths[i], m->destination))
-            return 0;
-    for (int i = 0; i < p->n_readonly_paths; i++)
-        if (paths_overlap(p->readonly_paths[i], m->destination))
-            return 0;
-    beside.ctx = *c;
-    beside.ctx.root_fd = fcntl(c->root_fd, F_DUPFD_CLOEXEC, 3);
-    if (beside.ctx.root_fd < 0)
-        return 0;
-    pthread_attr_t attr;
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int r = pthread_attr_init(&attr);
-    if (r == 0) {
-        pthread_attr_setstacksize(&attr, 256 * 1024);
-        r = pthread_create(&beside.thread, &attr, cgroup_mount_thread, &beside.ctx);
-        pthread_attr_destroy(&attr);
-    }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (r != 0) {
-        close(beside.ctx.root_fd);
-        return 0;
-    }
-    beside.started = 1;
-    c->mounts_done = p->n_mounts;
-    return 1;
-}
-
-int csr_cgroup_mount_join(struct csr_ctx *c, int pivoted)
-{
-    if (!beside.started)
-        return 0;
-    beside.started = 0;
-    pthread_join(beside.thread, NULL);
-    if (beside.result != 0) {
-        c->err = beside.ctx.err;
-        return -1;
-    }
-    return pivoted ? detach_old_root(c) : 0;
-}
-
 int csr_devices_early(const struct csr_ctx *c)
 {
     const struct csr_plan *p = c->plan;
@@ -900,22 +736,6 @@ static int apply_root_propagation(struct csr_ctx *c)
     unsigned long prop = (unsigned long)c->plan->rootfs_propagation;
     if (prop && mount(NULL, "/", NULL, prop, NULL) < 0) {
         csr_err(&c->err, errno, "set propagation of / after pivot_root", NULL);
-        return -1;
-    }
-    return 0;
-}
-
-/* The old root, stacked on "/" by pivot_root(".", ".") and our working directory since, detached. Its detach waits for
- * an expedited RCU grace period, which a thread mounting on the other CPU meanwhile delays from ~20 us to ~300: with the
- * cgroup mount made beside, it waits for that (absolute paths resolve from the new root, below the old one, until). */
-static int detach_old_root(struct csr_ctx *c)
-{
-    if (umount2(".", MNT_DETACH) < 0) {
-        csr_err(&c->err, errno, "unmount old root", NULL);
-        return -1;
-    }
-    if (chdir("/") < 0) {
-        csr_err(&c->err, errno, "chdir to new root", NULL);
         return -1;
     }
     return 0;
@@ -969,10 +789,12 @@ int csr_pivot_root(struct csr_ctx *c)
     /* Slave first so the detach below does not propagate an unmount to the host. */
     else if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0)
         csr_err(e, errno, "make old root slave", NULL);
-    else if (beside.started)
-        r = 0; /* detached once the cgroup mount made beside is done (csr_cgroup_mount_join) */
+    else if (umount2(".", MNT_DETACH) < 0)
+        csr_err(e, errno, "unmount old root", NULL);
+    else if (chdir("/") < 0)
+        csr_err(e, errno, "chdir to new root", NULL);
     else
-        r = detach_old_root(c);
+        r = 0;
     close(oldroot);
     close(newroot);
     if (r == 0)

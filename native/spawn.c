@@ -341,8 +341,6 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
     c->has_cgroupns = ((new_ns | join_ns) & CLONE_NEWCGROUP) != 0;
     c->has_userns = ((new_ns | join_ns) & CLONE_NEWUSER) != 0;
     c->has_utsns = ((new_ns | join_ns) & CLONE_NEWUTS) != 0;
-    /* The spawner's init (no parent end): cloned from the spawner, forked from csrun before .NET started a thread. */
-    c->may_thread = parent_end < 0;
 
     /* The inherited handlers are .NET's: running one here would poke the parent's signal pipe. The spawner's
      * init (no parent end here) has default dispositions already (the spawner reset them once, before any
@@ -473,7 +471,7 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
     }
     if (!early && (csr_setup_network(c) < 0 || csr_set_uts_and_sysctls(c) < 0))
         csr_child_fail(c);
-    if (c->has_mntns && !plan->exec_mode && !(phases == CSR_PHASE_ALL && csr_cgroup_mount_beside(c))) {
+    if (c->has_mntns && !plan->exec_mode) {
         if (csr_setup_rootfs(c, 0) < 0 || (!c->devices_done && csr_setup_devices(c) < 0))
             csr_child_fail(c);
     }
@@ -487,12 +485,9 @@ static _Noreturn void child_main(const struct csr_plan *plan, int sync_fd, int p
     if (csr_run_hooks(plan->create_container_hooks, plan->n_create_container_hooks, plan->state_buf,
                       c->state_len, &c->err) < 0)
         csr_child_fail(c);
-    if (csr_open_exec_fifo(c) < 0)
-        csr_child_fail(c);
-    int rootfs_ok = plan->exec_mode || (csr_pivot_root(c) == 0 && csr_finalize_rootfs(c) == 0);
-    /* The cgroup mount made beside comes first in the spec: its failure is the one to report. */
-    if (csr_cgroup_mount_join(c, rootfs_ok) < 0 || !rootfs_ok || csr_join_session_keyring(c) < 0 || csr_setup_console(c) < 0 ||
-        csr_setup_process(c) < 0)
+    if (csr_open_exec_fifo(c) < 0 ||
+        (!plan->exec_mode && (csr_pivot_root(c) < 0 || csr_finalize_rootfs(c) < 0)) ||
+        csr_join_session_keyring(c) < 0 || csr_setup_console(c) < 0 || csr_setup_process(c) < 0)
         csr_child_fail(c);
 
     /* From here on the container lives on its own: the runtime (`csrun create`) exits. */

@@ -313,33 +313,6 @@ public class NamespaceAndMountTests
     }
 
     [Fact]
-    public void A_cgroup_mount_made_beside_the_pivot_reports_its_failure()
-    {
-        // runc's default spec ends with the cgroup mount, which a second thread of the init makes while the first
-        // pivots and masks; its failure (here: a tmpfs on a file) must fail the start as it would in line.
-        using var sb = new Sandbox();
-        string id = sb.NewId();
-        string bundle = sb.Bundle(s => s.Mounts!.Single(m => m.Type == "cgroup").Destination = "/bin/busybox");
-        var r = sb.Csrun("run", "--bundle", bundle, id);
-        Assert.NotEqual(0, r.ExitCode);
-        Assert.Contains("mount tmpfs on /bin/busybox: Not a directory", r.Stderr);
-        Leaks.AssertNothingLeft(sb, id);
-    }
-
-    [Fact]
-    public void A_masked_path_inside_the_cgroup_mount_follows_it()
-    {
-        // A masked path in the cgroup mount keeps that mount in line before the masks, so the mask lands on top of it.
-        using var sb = new Sandbox();
-        var r = sb.RunContainer(sb.Bundle(s => s.Linux!.MaskedPaths = [.. s.Linux.MaskedPaths!, "/sys/fs/cgroup//pids/"],
-            "sh", "-c", "ls /sys/fs/cgroup/pids | wc -l; ls /sys/fs/cgroup/memory | wc -l"));
-        Assert.True(r.ExitCode == 0, r.ToString());
-        var lines = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal("0", lines[0].Trim());
-        Assert.NotEqual("0", lines[1].Trim());
-    }
-
-    [Fact]
     public void Readonly_root_cannot_be_written()
     {
         using var sb = new Sandbox();
