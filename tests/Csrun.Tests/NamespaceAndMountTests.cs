@@ -313,6 +313,33 @@ public class NamespaceAndMountTests
     }
 
     [Fact]
+    public void A_failing_cgroup_mount_fails_the_start()
+    {
+        // The cgroup mount, runc's last, is made after the resume, once the init has joined its cgroups: its failure
+        // (here: its tmpfs on a file) still fails the start with the mount named, and leaves nothing behind.
+        using var sb = new Sandbox();
+        string id = sb.NewId();
+        string bundle = sb.Bundle(s => s.Mounts!.Single(m => m.Type == "cgroup").Destination = "/bin/busybox");
+        var r = sb.Csrun("run", "--bundle", bundle, id);
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("mount tmpfs on /bin/busybox: Not a directory", r.Stderr);
+        Leaks.AssertNothingLeft(sb, id);
+    }
+
+    [Fact]
+    public void A_masked_path_inside_the_cgroup_mount_follows_it()
+    {
+        // Masks come after every mount, the cgroup mount made after the resume included: one inside it lands on top.
+        using var sb = new Sandbox();
+        var r = sb.RunContainer(sb.Bundle(s => s.Linux!.MaskedPaths = [.. s.Linux.MaskedPaths!, "/sys/fs/cgroup//pids/"],
+            "sh", "-c", "ls /sys/fs/cgroup/pids | wc -l; ls /sys/fs/cgroup/memory | wc -l"));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var lines = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("0", lines[0].Trim());
+        Assert.NotEqual("0", lines[1].Trim());
+    }
+
+    [Fact]
     public void Readonly_root_cannot_be_written()
     {
         using var sb = new Sandbox();
