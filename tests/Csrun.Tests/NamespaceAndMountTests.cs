@@ -331,7 +331,7 @@ public class NamespaceAndMountTests
     {
         // Masks come after every mount, the cgroup mount made after the resume included: one inside it lands on top.
         using var sb = new Sandbox();
-        var r = sb.RunContainer(sb.Bundle(s => s.Linux!.MaskedPaths = [.. s.Linux.MaskedPaths!, "/sys/fs/cgroup//pids/"],
+        var r = sb.RunContainer(sb.Bundle(s => s.Linux!.MaskedPaths = [.. s.Linux.MaskedPaths!, "/sys/fs/cgroup/pids"],
             "sh", "-c", "ls /sys/fs/cgroup/pids | wc -l; ls /sys/fs/cgroup/memory | wc -l"));
         Assert.True(r.ExitCode == 0, r.ToString());
         var lines = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
