@@ -716,16 +716,17 @@ int csr_devices_early(const struct csr_ctx *c)
     if (c->mounts_done != p->n_mounts - 1)
         return 0;
     const char *dest = p->mounts[c->mounts_done].destination;
-    size_t n = dest ? strlen(dest) : 0;
-    while (n > 1 && dest[n - 1] == '/')
-        n--;
+    char under[PATH_MAX];
+    size_t n = dest ? csr_strlcpy(under, dest, sizeof under) : 0;
+    if (n >= sizeof under)
+        return 0;
+    while (n > 1 && under[n - 1] == '/')
+        under[--n] = '\0';
     if (n <= 1)
         return 0;
-    for (int i = 0; i < p->n_devices; i++) {
-        const char *d = p->devices[i].path;
-        if (d && !strncmp(d, dest, n) && (d[n] == '/' || d[n] == '\0'))
+    for (int i = 0; i < p->n_devices; i++)
+        if (p->devices[i].path && path_has_prefix(p->devices[i].path, under))
             return 0;
-    }
     return 1;
 }
 

@@ -571,12 +571,18 @@ pid_t csr_spawner_clone(uint64_t clone_ns, int cgroup_fd, int *in_cgroup)
     return pid;
 }
 
+/* The spawner's ERROR message for a step of its own, before any init context exists. */
+static void send_error(int sync_fd, int err, const char *step)
+{
+    struct csr_error e;
+    csr_err(&e, err, step, NULL);
+    send_msg(sync_fd, CSR_MSG_ERROR, 0, 0, 0, &e);
+}
+
 void csr_spawner_report(int sync_fd, pid_t pid, int in_cgroup)
 {
     if (pid < 0) {
-        struct csr_error e;
-        csr_err(&e, errno, "clone container init", NULL);
-        send_msg(sync_fd, CSR_MSG_ERROR, 0, 0, 0, &e);
+        send_error(sync_fd, errno, "clone container init");
         return;
     }
     send_msg(sync_fd, CSR_MSG_PID, pid, CSR_PID_DIRECT | (in_cgroup ? CSR_PID_IN_CGROUP : 0), 0, NULL);
@@ -591,17 +597,13 @@ _Noreturn void csr_spawner_init(const struct csr_plan *plan, int sync_fd, uint64
         int err = errno;
         close(rejoin_mntns);
         if (r < 0) {
-            struct csr_error e;
-            csr_err(&e, err, "rejoin the host's mount namespace", NULL);
-            send_msg(sync_fd, CSR_MSG_ERROR, 0, 0, 0, &e);
+            send_error(sync_fd, err, "rejoin the host's mount namespace");
             _exit(1);
         }
     }
     /* A namespace that had to wait for the plan: made now, as the clone would have made it. */
     if (unshare_ns && unshare((int)unshare_ns) < 0) {
-        struct csr_error e;
-        csr_err(&e, errno, "unshare namespaces", NULL);
-        send_msg(sync_fd, CSR_MSG_ERROR, 0, 0, 0, &e);
+        send_error(sync_fd, errno, "unshare namespaces");
         _exit(1);
     }
     spawner_root_slave = root_slave;
