@@ -55,9 +55,9 @@ $(NATIVE_OUT)/libcsrun_native.a: $(NATIVE_SRC) $(NATIVE_OUT)/csrun-exec native/s
 	@rm -f $@ && ar rcs $@ $(NATIVE_OUT)/obj/*.o
 
 # The shared library (csrund) leaves out what only the csrun executable wants: its start-up constructor
-# (nsprep_early.c).
+# (nsprep_early.c) and the wrapper its link puts around OpenSSL's CPU probe (openssl_defer.c).
 $(NATIVE_OUT)/libcsrun_native.so: $(NATIVE_OUT)/libcsrun_native.a
-	@gcc -shared -o $@ $$(ls $(NATIVE_OUT)/obj/*.o | grep -Ev '/nsprep_early\.o$$')
+	@gcc -shared -o $@ $$(ls $(NATIVE_OUT)/obj/*.o | grep -Ev '/(nsprep_early|openssl_defer)\.o$$')
 
 csrun: $(CSRUN)
 $(CSRUN): $(NATIVE_OUT)/libcsrun_native.a $(CS_SRC) src/Csrun.Cli/startup.order src/Csrun.Cli/Startup.props
