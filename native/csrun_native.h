@@ -277,6 +277,9 @@ int csr_spawn_end(struct csr_child *child, struct csr_error *error);
 void *csr_shared_alloc(uint64_t size);
 /* 1 while the spawner is there to take a plan (it made the namespaces the spec wants new: csr_nsprep_claim). */
 int csr_spawner_ready(void);
+/* The host's /proc/self/mountinfo as csrun's start-up read it (the spawner reads it as it starts, before .NET
+ * does): 0 with *text (not NUL-counted in *len) and *len, -1 when there is none. */
+int csr_startup_mountinfo(const char **text, size_t *len);
 
 /* New net/ipc namespaces made on a throwaway thread while the caller prepares the rest (nsprep.c):
  *   csr_nsprep_claim(types, from_startup)

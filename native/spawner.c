@@ -57,6 +57,9 @@
 /* Room for the plans of run/create (a default spec's takes ~10 kB with its state buffer); a mapping that
  * is only reserved: pages exist once the arena touches them. */
 #define SHARED_SIZE (4u << 20)
+/* Its last part holds the helper's copy of the host's mountinfo (cgroup2_mounted), for csr_startup_mountinfo. */
+#define MOUNTINFO_SIZE (64u << 10)
+#define PLAN_SIZE (SHARED_SIZE - MOUNTINFO_SIZE)
 #define MAX_JOIN_FDS 32
 
 static struct {
@@ -112,23 +115,34 @@ static void take_request(int fd, struct request *r, struct csr_plan *plan, int *
         plan->cgroup_join_fds = join_fds;
 }
 
+/* The helper's copy of the host's mountinfo, in the shared memory: len is written once the text is whole, before
+ * the helper's report (so the caller, which reads the report first, never sees half of it). */
+struct mountinfo_copy {
+    uint32_t len; /* 0: none (unreadable, or larger than the room) */
+    char text[MOUNTINFO_SIZE - sizeof(uint32_t)];
+};
+
 /* Whether a cgroup2 hierarchy is mounted (then csrun gives the container a v2 cgroup: CgroupLayout); when
- * mountinfo cannot be read, as if one were. */
-static int cgroup2_mounted(void)
+ * mountinfo cannot be read, as if one were. The text read stays for the caller (csr_startup_mountinfo). */
+static int cgroup2_mounted(struct mountinfo_copy *mi)
 {
-    static char buf[1 << 16];
+    char *buf = mi->text;
     int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 1;
     size_t len = 0;
     ssize_t n;
-    while (len < sizeof buf - 1 && ((n = read(fd, buf + len, sizeof buf - 1 - len)) > 0 || (n < 0 && errno == EINTR)))
+    while (len < sizeof mi->text - 1 &&
+           ((n = read(fd, buf + len, sizeof mi->text - 1 - len)) > 0 || (n < 0 && errno == EINTR)))
         if (n > 0)
             len += (size_t)n;
     close(fd);
     buf[len] = '\0';
+    int whole = n == 0 && len < sizeof mi->text - 1;
+    if (whole)
+        __atomic_store_n(&mi->len, (uint32_t)len, __ATOMIC_RELEASE);
     /* " - " only ever separates a line's optional fields from its filesystem type (paths escape spaces). */
-    return n < 0 || len == sizeof buf - 1 || strstr(buf, " - cgroup2 ") != NULL;
+    return !whole || strstr(buf, " - cgroup2 ") != NULL;
 }
 
 /* The init's mount namespace, made while the caller's .NET starts: a copy of the host's table as it is now, "/"
@@ -178,7 +192,8 @@ static uint64_t mntns_at_request(struct mntns_ahead m, const struct csr_plan *pl
     return 0;
 }
 
-static _Noreturn void helper_main(int fd, pid_t parent, uint64_t types, const cpu_set_t *all, int placed)
+static _Noreturn void helper_main(int fd, pid_t parent, uint64_t types, const cpu_set_t *all, int placed,
+                                  struct mountinfo_copy *mountinfo)
 {
     /* Default dispositions for the init (SIG_IGN survives exec; no .NET handler exists yet), once here
      * instead of in the init; then nothing may interrupt us: the init drops the mask as it starts. */
@@ -205,7 +220,7 @@ static _Noreturn void helper_main(int fd, pid_t parent, uint64_t types, const cp
          * (CLONE_INTO_CGROUP), as moving a process into a v2 cgroup waits for an RCU grace period (6.6 ms
          * here, against a write of the v1 tasks files that does not). */
         init = 0;
-        if (!cgroup2_mounted()) {
+        if (!cgroup2_mounted(mountinfo)) {
             pid_t pid = csr_spawner_clone(types & CLONE_NEWPID, -1, NULL);
             if (pid == 0) {
                 /* The init. Our parent is the caller (CLONE_PARENT); if it is gone already, we read EOF. */
@@ -274,7 +289,7 @@ int csr_spawner_start(uint64_t types)
         /* Never a container in SCHED_BATCH: without its policy back, no spawner (EOF for the caller). */
         if (batched && sched_setscheduler(0, SCHED_OTHER, &zero) < 0)
             _exit(0);
-        helper_main(s[1], parent, types, &all, placed);
+        helper_main(s[1], parent, types, &all, placed, (struct mountinfo_copy *)((char *)shared + PLAN_SIZE));
     }
     close(s[1]);
     if (pid > 0 && placed) {
@@ -303,7 +318,7 @@ void *csr_shared_alloc(uint64_t size)
         return NULL;
     size = (size + 15) & ~(uint64_t)15;
     size_t off = atomic_fetch_add(&sp.used, (size_t)size);
-    if (size > SHARED_SIZE || off > SHARED_SIZE - size) {
+    if (size > PLAN_SIZE || off > PLAN_SIZE - size) {
         atomic_store(&sp.spilled, 1);
         return NULL;
     }
@@ -368,6 +383,22 @@ int csr_spawner_claim(uint64_t types)
 int csr_spawner_ready(void)
 {
     return sp.live;
+}
+
+int csr_startup_mountinfo(const char **text, size_t *len)
+{
+    if (!sp.shared)
+        return -1;
+    /* Written before the helper reports, which it has long done by the time anyone asks; a length is only ever
+     * stored once the text is whole. */
+    read_report(1);
+    const struct mountinfo_copy *mi = (const struct mountinfo_copy *)(sp.shared + PLAN_SIZE);
+    uint32_t n = __atomic_load_n(&mi->len, __ATOMIC_ACQUIRE);
+    if (n == 0)
+        return -1;
+    *text = mi->text;
+    *len = n;
+    return 0;
 }
 
 int csr_spawner_usable(const struct csr_plan *plan, uint64_t clone_ns)

@@ -64,6 +64,10 @@ public sealed class CgroupLayout
     /// <summary>The layout of this host, parsed once per process.</summary>
     public static CgroupLayout Host => s_host ??= Detect();
 
+    /// <summary>Makes <see cref="Host"/> the layout in this mountinfo text, read earlier in this process, unless
+    /// the layout was detected already.</summary>
+    public static void UseMountinfo(string mountinfo) => s_host ??= Parse(mountinfo, null);
+
     public static CgroupLayout Detect()
     {
         string? text = CgroupFile.TryRead("/proc/self/mountinfo") ?? throw new CgroupException("cannot read /proc/self/mountinfo");

@@ -116,6 +116,7 @@ public sealed partial class ContainerRuntime
             record.PrivatePidNamespace = spec.Linux?.Namespaces?.Exists(n => n.Type == "pid" && string.IsNullOrEmpty(n.Path)) == true;
 
             PhaseTimer.Mark("state dir");
+            UseStartupMountinfo();
             cgroup = CgroupManager.Create(CgroupLayout.Host, cgroupPath);
             joinLate = JoinsCgroupsLate(spec) && cgroup.SelfJoinPaths.Count > 0;
             // In csrun's run and create the start-up's spawner clones the init in a process of its own
@@ -265,6 +266,15 @@ public sealed partial class ContainerRuntime
         {
             cgroup?.Dispose();
         }
+    }
+
+    // csrun's start-up read the host's mountinfo already, about a millisecond ago (native/spawner.c, to tell
+    // whether a cgroup2 hierarchy is mounted): the cgroup layout comes from that copy, not from another read.
+    private static unsafe void UseStartupMountinfo()
+    {
+        byte* text;
+        nuint len;
+        if (NativeMethods.StartupMountinfo(&text, &len) == 0) CgroupLayout.UseMountinfo(Encoding.UTF8.GetString(text, checked((int)len)));
     }
 
     // The child opens the v1 `tasks` files itself then: only where host paths still resolve in it (a new mount

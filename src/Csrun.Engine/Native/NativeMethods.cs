@@ -209,6 +209,9 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Lib, EntryPoint = "csr_spawner_ready")]
     public static partial int SpawnerReady();
 
+    [LibraryImport(Lib, EntryPoint = "csr_startup_mountinfo")]
+    public static partial int StartupMountinfo(byte** text, nuint* len);
+
     [LibraryImport(Lib, EntryPoint = "csr_nsprep_claim")]
     public static partial nint NsPrepClaim(ulong types, out int fromStartup);
 
