@@ -8,7 +8,7 @@
 // Options: --csrun PATH (skipped, with a note, when it does not exist), --rootfs DIR (required),
 // --out DIR (default out/bench), --crun PATH, --runc PATH (default: found on PATH), --floor PATH and
 // --floor-aot PATH (reference rows, benchmarks/floor: the kernel work alone, and behind a .NET start),
-// --warmup N (3), --iterations N (30), --rss-runs N (10, see PeakRss.cs), --rounds N (100: the interleaved
+// --warmup N (5), --iterations N (200), --rss-runs N (10, see PeakRss.cs), --rounds N (100: the interleaved
 // measurement after BenchmarkDotNet's, see Interleaved.cs), --phase-runs N (100: csrun's traced runs, see
 // Phases.cs), --mkbundle PATH (default: rootfs/mkbundle.sh found
 // upwards from the current directory or from this program).
@@ -45,7 +45,9 @@ public static class Program
     {
         public string? Csrun, Rootfs, Crun, Runc, Floor, FloorAot, Mkbundle;
         public string Out = Path.Combine("out", "bench");
-        public int Warmup = 3, Iterations = 30, RssRuns = 10, Rounds = 100, PhaseRuns = 100;
+        // 200 measured runs: a stretch of 30 (under a second for csrun) took a burst of the host's load whole,
+        // and its median with it (csrun 5.7-5.9 ms against 4.8-4.9 in the same runs' interleaved rounds).
+        public int Warmup = 5, Iterations = 200, RssRuns = 10, Rounds = 100, PhaseRuns = 100;
     }
 
     public static int Main(string[] args)
