@@ -122,6 +122,11 @@ struct mountinfo_copy {
     char text[MOUNTINFO_SIZE - sizeof(uint32_t)];
 };
 
+static struct mountinfo_copy *mountinfo_in(char *shared)
+{
+    return (struct mountinfo_copy *)(shared + PLAN_SIZE);
+}
+
 /* Whether a cgroup2 hierarchy is mounted (then csrun gives the container a v2 cgroup: CgroupLayout); when
  * mountinfo cannot be read, as if one were. The text read stays for the caller (csr_startup_mountinfo). */
 static int cgroup2_mounted(struct mountinfo_copy *mi)
@@ -289,7 +294,7 @@ int csr_spawner_start(uint64_t types)
         /* Never a container in SCHED_BATCH: without its policy back, no spawner (EOF for the caller). */
         if (batched && sched_setscheduler(0, SCHED_OTHER, &zero) < 0)
             _exit(0);
-        helper_main(s[1], parent, types, &all, placed, (struct mountinfo_copy *)((char *)shared + PLAN_SIZE));
+        helper_main(s[1], parent, types, &all, placed, mountinfo_in(shared));
     }
     close(s[1]);
     if (pid > 0 && placed) {
@@ -392,7 +397,7 @@ int csr_startup_mountinfo(const char **text, size_t *len)
     /* Written before the helper reports, which it has long done by the time anyone asks; a length is only ever
      * stored once the text is whole. */
     read_report(1);
-    const struct mountinfo_copy *mi = (const struct mountinfo_copy *)(sp.shared + PLAN_SIZE);
+    const struct mountinfo_copy *mi = mountinfo_in(sp.shared);
     uint32_t n = __atomic_load_n(&mi->len, __ATOMIC_ACQUIRE);
     if (n == 0)
         return -1;
