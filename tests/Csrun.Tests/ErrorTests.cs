@@ -5,23 +5,13 @@ namespace Csrun.Tests;
 /// <summary>Bad input: a clear message naming the field or path, a non-zero exit, and nothing left behind.</summary>
 public class ErrorTests
 {
-    private static void AssertFails(Sandbox sb, string bundle, params string[] expected)
-    {
-        string id = sb.NewId();
-        var r = sb.Csrun("run", "--bundle", bundle, id);
-        Assert.True(r.ExitCode != 0, "expected failure: " + r);
-        Assert.StartsWith("csrun: run: ", r.Stderr);
-        foreach (var e in expected) Assert.Contains(e, r.Stderr);
-        Leaks.AssertNothingLeft(sb, id);
-    }
-
     [Fact]
     public void Missing_config_json()
     {
         using var sb = new Sandbox();
         string bundle = sb.Bundle();
         File.Delete(Path.Combine(bundle, "config.json"));
-        AssertFails(sb, bundle, "config.json", "does not exist");
+        Leaks.AssertRunFails(sb, bundle, "config.json", "does not exist");
     }
 
     [Fact]
@@ -32,7 +22,7 @@ public class ErrorTests
         File.WriteAllText(Path.Combine(bundle, "config.json"), File.ReadAllText(Path.Combine(bundle, "config.json"))
             .Replace("\"args\": [\n      \"true\"\n    ]", "\"args\": \"true\""));
         Assert.Contains("\"args\": \"true\"", File.ReadAllText(Path.Combine(bundle, "config.json")));
-        AssertFails(sb, bundle, "process.args");
+        Leaks.AssertRunFails(sb, bundle, "process.args");
     }
 
     [Fact]
@@ -41,21 +31,21 @@ public class ErrorTests
         using var sb = new Sandbox();
         string bundle = sb.Bundle();
         File.WriteAllText(Path.Combine(bundle, "config.json"), "{ \"ociVersion\": ");
-        AssertFails(sb, bundle, "config.json", "invalid JSON");
+        Leaks.AssertRunFails(sb, bundle, "config.json", "invalid JSON");
     }
 
     [Fact]
     public void Unknown_namespace()
     {
         using var sb = new Sandbox();
-        AssertFails(sb, sb.Bundle(s => s.Linux!.Namespaces!.Add(new LinuxNamespace { Type = "bogus" })), "linux.namespaces[6].type", "bogus");
+        Leaks.AssertRunFails(sb, sb.Bundle(s => s.Linux!.Namespaces!.Add(new LinuxNamespace { Type = "bogus" })), "linux.namespaces[6].type", "bogus");
     }
 
     [Fact]
     public void Missing_namespace_path()
     {
         using var sb = new Sandbox();
-        AssertFails(sb, sb.Bundle(s =>
+        Leaks.AssertRunFails(sb, sb.Bundle(s =>
         {
             s.Linux!.Namespaces!.RemoveAll(n => n.Type == "network");
             s.Linux.Namespaces.Add(new LinuxNamespace { Type = "network", Path = "/run/netns/does-not-exist" });
@@ -66,21 +56,21 @@ public class ErrorTests
     public void Relative_mount_destination()
     {
         using var sb = new Sandbox();
-        AssertFails(sb, sb.Bundle(s => s.Mounts!.Add(new Mount { Destination = "relative/dir", Type = "tmpfs", Source = "tmpfs" })), "mounts[7].destination", "absolute");
+        Leaks.AssertRunFails(sb, sb.Bundle(s => s.Mounts!.Add(new Mount { Destination = "relative/dir", Type = "tmpfs", Source = "tmpfs" })), "mounts[7].destination", "absolute");
     }
 
     [Fact]
     public void Missing_bind_source()
     {
         using var sb = new Sandbox();
-        AssertFails(sb, sb.Bundle(s => s.Mounts!.Add(new Mount { Destination = "/x", Type = "bind", Source = "/no/such/dir", Options = ["rbind"] })), "mounts[7].source", "/no/such/dir");
+        Leaks.AssertRunFails(sb, sb.Bundle(s => s.Mounts!.Add(new Mount { Destination = "/x", Type = "bind", Source = "/no/such/dir", Options = ["rbind"] })), "mounts[7].source", "/no/such/dir");
     }
 
     [Fact]
     public void Unknown_filesystem_type_fails_in_the_child_with_step_and_errno()
     {
         using var sb = new Sandbox();
-        AssertFails(sb, sb.Bundle(s => s.Mounts!.Add(new Mount { Destination = "/x", Type = "nosuchfs", Source = "none" })), "mount", "/x", "No such device");
+        Leaks.AssertRunFails(sb, sb.Bundle(s => s.Mounts!.Add(new Mount { Destination = "/x", Type = "nosuchfs", Source = "none" })), "mount", "/x", "No such device");
     }
 
     [Fact]
@@ -96,42 +86,42 @@ public class ErrorTests
             s.Mounts!.Insert(0, new Mount { Destination = "/x", Type = "nosuchfs", Source = "none" });
         });
         for (int i = 0; i < 10; i++)
-            AssertFails(sb, bundle, "mount", "/x", "No such device");
+            Leaks.AssertRunFails(sb, bundle, "mount", "/x", "No such device");
     }
 
     [Fact]
     public void Missing_rootfs()
     {
         using var sb = new Sandbox();
-        AssertFails(sb, sb.Bundle(s => s.Root!.Path = "/no/such/rootfs"), "root.path", "/no/such/rootfs");
+        Leaks.AssertRunFails(sb, sb.Bundle(s => s.Root!.Path = "/no/such/rootfs"), "root.path", "/no/such/rootfs");
     }
 
     [Fact]
     public void Empty_args()
     {
         using var sb = new Sandbox();
-        AssertFails(sb, sb.Bundle(s => s.Process!.Args = []), "process.args");
+        Leaks.AssertRunFails(sb, sb.Bundle(s => s.Process!.Args = []), "process.args");
     }
 
     [Fact]
     public void Unknown_rlimit()
     {
         using var sb = new Sandbox();
-        AssertFails(sb, sb.Bundle(s => s.Process!.Rlimits = [new PosixRlimit { Type = "RLIMIT_BOGUS", Soft = 1, Hard = 1 }]), "process.rlimits[0].type", "RLIMIT_BOGUS");
+        Leaks.AssertRunFails(sb, sb.Bundle(s => s.Process!.Rlimits = [new PosixRlimit { Type = "RLIMIT_BOGUS", Soft = 1, Hard = 1 }]), "process.rlimits[0].type", "RLIMIT_BOGUS");
     }
 
     [Fact]
     public void Non_namespaced_sysctl_is_refused()
     {
         using var sb = new Sandbox();
-        AssertFails(sb, sb.Bundle(s => s.Linux!.Sysctl = new() { ["vm.swappiness"] = "10" }), "vm.swappiness", "not namespaced");
+        Leaks.AssertRunFails(sb, sb.Bundle(s => s.Linux!.Sysctl = new() { ["vm.swappiness"] = "10" }), "vm.swappiness", "not namespaced");
     }
 
     [Fact]
     public void Missing_cwd_fails_in_the_child()
     {
         using var sb = new Sandbox();
-        AssertFails(sb, sb.Bundle(s => s.Process!.Cwd = "/does/not/exist"), "/does/not/exist");
+        Leaks.AssertRunFails(sb, sb.Bundle(s => s.Process!.Cwd = "/does/not/exist"), "/does/not/exist");
     }
 
     [Fact]

@@ -258,6 +258,17 @@ public static class Leaks
         return found;
     }
 
+    /// <summary>`run` of bundle fails with a message naming each of expected, and leaves nothing behind.</summary>
+    public static void AssertRunFails(Sandbox sb, string bundle, params string[] expected)
+    {
+        string id = sb.NewId();
+        var r = sb.Csrun("run", "--bundle", bundle, id);
+        Assert.True(r.ExitCode != 0, "expected failure: " + r);
+        Assert.StartsWith("csrun: run: ", r.Stderr);
+        foreach (var e in expected) Assert.Contains(e, r.Stderr);
+        AssertNothingLeft(sb, id);
+    }
+
     public static void AssertNothingLeft(Sandbox sb, string id)
     {
         // A killed process may take a moment to be gone.
