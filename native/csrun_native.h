@@ -280,6 +280,10 @@ int csr_spawner_ready(void);
 /* The host's /proc/self/mountinfo as csrun's start-up read it (the spawner reads it as it starts, before .NET
  * does): 0 with *text (not NUL-counted in *len) and *len, -1 when there is none. */
 int csr_startup_mountinfo(const char **text, size_t *len);
+/* From now on the process's exit leaves the unmapping of its memory to a task that shares it and exits once
+ * the whole process has (teardown.c): the caller is told of the exit without waiting for it. Once per
+ * process; 0, or -1 (errno set) when no such task could be made, and the exit unmaps as usual. */
+int csr_defer_teardown(void);
 
 /* New net/ipc namespaces made on a throwaway thread while the caller prepares the rest (nsprep.c):
  *   csr_nsprep_claim(types, from_startup)

@@ -115,8 +115,11 @@ public sealed partial class ContainerRuntime
         throw new ContainerException($"process {pid} did not exit after SIGKILL");
     }
 
+    /// <summary>Waits for a foreground <c>run</c>'s or <c>exec</c>'s process, the rest of the command's life; meanwhile
+    /// the command's exit is made not to unmap its memory before its caller hears of it (native/teardown.c).</summary>
     private static unsafe int WaitExit(int pid)
     {
+        NativeMethods.DeferTeardown();
         int status;
         while (true)
         {

@@ -258,3 +258,73 @@ public class SignalForwardingTests
         Leaks.AssertNothingLeft(sb, id);
     }
 }
+
+/// <summary>native/teardown.c: a foreground run's exit leaves the unmapping of csrun's memory to a holder.</summary>
+public partial class ExitTeardownTests
+{
+    private const int SysKcmp = 312, KcmpVm = 1; // x86_64
+
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "syscall", SetLastError = true)]
+    private static partial long Kcmp(long number, int pid1, int pid2, int type, ulong idx1, ulong idx2);
+
+    private static int ParentOf(int pid)
+    {
+        string stat = File.ReadAllText($"/proc/{pid}/stat");
+        return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1]);
+    }
+
+    private static List<int> ChildrenOf(int pid)
+    {
+        var children = new List<int>();
+        foreach (string d in Directory.EnumerateDirectories("/proc"))
+            if (int.TryParse(Path.GetFileName(d), out int p))
+                try { if (ParentOf(p) == pid) children.Add(p); } catch (IOException) { } // gone meanwhile
+        return children;
+    }
+
+    [Fact]
+    public void The_holder_shares_csruns_memory_holds_nothing_else_and_ends_after_it()
+    {
+        // While run waits for its container, it has a second child besides the init: a process (not a thread of
+        // csrun's) with csrun's address space (kcmp KCMP_VM), no descriptor but its pidfd of csrun, every signal
+        // blocked. Once csrun has exited and reported the container's status, the holder ends too.
+        using var sb = new Sandbox();
+        string id = sb.NewId();
+        var run = Task.Run(() => sb.Csrun("run", "--bundle", sb.Bundle(null, "sleep", "300"), id));
+        int holder = 0, csrun = 0;
+        try
+        {
+            for (int i = 0; i < 400 && holder == 0; i++, Thread.Sleep(25))
+            {
+                var s = sb.Csrun("state", id);
+                if (!s.Stdout.Contains("\"running\"")) continue;
+                int init = JsonDocument.Parse(s.Stdout).RootElement.GetProperty("pid").GetInt32();
+                csrun = ParentOf(init);
+                holder = ChildrenOf(csrun).FirstOrDefault(p => p != init);
+            }
+            Assert.True(holder != 0, "no second child of csrun run appeared while its container ran");
+            var status = File.ReadAllLines($"/proc/{holder}/status").Select(l => l.Split(':', 2)).ToDictionary(f => f[0], f => f[1].Trim());
+            Assert.Equal(holder.ToString(), status["Tgid"]);
+            Assert.Equal(0L, Kcmp(SysKcmp, csrun, holder, KcmpVm, 0, 0));
+            ulong blocked = Convert.ToUInt64(status["SigBlk"], 16);
+            foreach (int sig in (int[])[1, 2, 3, 10, 12, 15, 17, 28]) // HUP INT QUIT USR1 USR2 TERM CHLD WINCH
+                Assert.True((blocked & (1UL << (sig - 1))) != 0, $"signal {sig} not blocked in the holder: SigBlk {status["SigBlk"]}");
+            var fds = Directory.GetFileSystemEntries($"/proc/{holder}/fd");
+            Assert.True(fds.Length == 1, $"the holder keeps {fds.Length} descriptors: " +
+                string.Join(", ", fds.Select(f => $"{Path.GetFileName(f)} -> {new FileInfo(f).LinkTarget}")));
+            Assert.Equal("anon_inode:[pidfd]", new FileInfo(fds[0]).LinkTarget);
+        }
+        finally
+        {
+            sb.Csrun("kill", id, "KILL");
+        }
+        Assert.True(run.Wait(TimeSpan.FromSeconds(30)), "run did not end after kill");
+        Assert.True(run.Result.ExitCode == 137, run.Result.ToString());
+        // Then the holder ends (a zombie until whoever inherited it reaps it): it must not outlive csrun.
+        bool ended = false;
+        for (int i = 0; i < 400 && !ended; i++, Thread.Sleep(25))
+            ended = !File.Exists($"/proc/{holder}/stat") || ParentOf(holder) != csrun && File.ReadAllText($"/proc/{holder}/stat").Contains(") Z ");
+        Assert.True(ended, $"the holder {holder} still runs 10 s after csrun's exit");
+        Leaks.AssertNothingLeft(sb, id);
+    }
+}

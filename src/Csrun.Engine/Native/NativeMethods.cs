@@ -212,6 +212,9 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Lib, EntryPoint = "csr_startup_mountinfo")]
     public static partial int StartupMountinfo(byte** text, nuint* len);
 
+    [LibraryImport(Lib, EntryPoint = "csr_defer_teardown")]
+    public static partial int DeferTeardown();
+
     [LibraryImport(Lib, EntryPoint = "csr_nsprep_claim")]
     public static partial nint NsPrepClaim(ulong types, out int fromStartup);
 
