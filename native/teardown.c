@@ -20,22 +20,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-#ifndef SYS_close_range
-#define SYS_close_range 436
-#endif
-
 static char holder_stack[16384] __attribute__((aligned(16)));
 
 static int holder(void *arg)
 {
     int pidfd = (int)(intptr_t)arg;
     /* Its fd table is a copy of csrun's: none of csrun's files (a caller's pipe among them) stays open. */
-    if (pidfd > 0)
-        syscall(SYS_close_range, 0U, (unsigned)pidfd - 1, 0U);
-    syscall(SYS_close_range, (unsigned)pidfd + 1, ~0U, 0U);
+    csr_close_inherited(0, pidfd, -1, -1);
     struct pollfd p = {.fd = pidfd, .events = POLLIN};
     syscall(SYS_poll, &p, 1UL, -1L);
     syscall(SYS_exit, 0L);
